@@ -1,0 +1,97 @@
+// Package activities holds the subscription workflow's side effects: charges,
+// refunds and payment-method checks at Stripe, emails through SendGrid, and the
+// look-up of an account's earlier subscriptions in Temporal visibility.
+//
+// Every activity is safe to retry: Stripe calls carry an Idempotency-Key chosen
+// by the workflow, and business outcomes (a decline, a non-card payment method)
+// are returned as non-retryable application errors of the types below.
+package activities
+
+import "time"
+
+// Error types of the non-retryable application errors the activities return.
+// The workflow matches on them with temporal.ApplicationError.Type().
+const (
+	// ErrTypePaymentDeclined is a charge refused by the card issuer or Stripe
+	// (HTTP 402 card_error). Its details carry a ChargeResult.
+	ErrTypePaymentDeclined = "PaymentDeclined"
+	// ErrTypeInvalidPaymentMethod is a payment method that is missing or is not a card.
+	ErrTypeInvalidPaymentMethod = "InvalidPaymentMethod"
+	// ErrTypeStripeRequest is a request Stripe refused as invalid (other 4xx):
+	// retrying it would fail the same way.
+	ErrTypeStripeRequest = "StripeInvalidRequest"
+)
+
+// ChargeRequest is one attempt to collect one billing cycle off-session.
+type ChargeRequest struct {
+	SubscriptionID   string `json:"subscriptionId"` // the workflow ID, sent as metadata[subscription_id]
+	Cycle            int    `json:"cycle"`          // sent as metadata[cycle]
+	Attempt          int    `json:"attempt"`        // 0 on the due date, then one per retry
+	AmountMinor      int64  `json:"amountMinor"`
+	Currency         string `json:"currency"` // ISO code, upper case (EUR); sent lower case
+	StripeCustomerID string `json:"stripeCustomerId"`
+	PaymentMethodID  string `json:"paymentMethodId"`
+	// IdempotencyKey is the same for every activity retry of this attempt and
+	// different for every attempt.
+	IdempotencyKey string `json:"idempotencyKey"`
+}
+
+// ChargeResult is what Stripe said about a charge attempt. On a decline it is
+// the details of the PaymentDeclined error.
+type ChargeResult struct {
+	PaymentIntentID string `json:"paymentIntentId,omitempty"`
+	Status          string `json:"status"`                // Stripe's PaymentIntent status, or "declined"
+	DeclineCode     string `json:"declineCode,omitempty"` // Stripe's decline_code, else its error code
+	Message         string `json:"message,omitempty"`
+}
+
+// RefundRequest refunds one payment in full to its original payment method.
+type RefundRequest struct {
+	SubscriptionID  string `json:"subscriptionId"`
+	PaymentIntentID string `json:"paymentIntentId"`
+	IdempotencyKey  string `json:"idempotencyKey"`
+}
+
+// RefundResult is the refund Stripe created.
+type RefundResult struct {
+	RefundID    string `json:"refundId"`
+	AmountMinor int64  `json:"amountMinor"`
+	Status      string `json:"status"`
+}
+
+// PaymentMethodRequest asks for a payment method's type.
+type PaymentMethodRequest struct {
+	PaymentMethodID string `json:"paymentMethodId"`
+}
+
+// PaymentMethodResult describes an accepted (card) payment method.
+type PaymentMethodResult struct {
+	PaymentMethodID string `json:"paymentMethodId"`
+	Type            string `json:"type"`
+	Brand           string `json:"brand,omitempty"`
+	Last4           string `json:"last4,omitempty"`
+}
+
+// Email is one message of a kind listed in the contract (trial_started, …).
+type Email struct {
+	SubscriptionID string            `json:"subscriptionId"`
+	Kind           string            `json:"kind"`
+	To             string            `json:"to"`
+	Name           string            `json:"name,omitempty"`
+	Locale         string            `json:"locale,omitempty"`
+	Data           map[string]string `json:"data,omitempty"` // template variables
+}
+
+// PriorRequest asks for the account's closed subscriptions.
+type PriorRequest struct {
+	WorkflowID   string `json:"workflowId"`
+	CurrentRunID string `json:"currentRunId"`
+	FirstRunID   string `json:"firstRunId"`
+}
+
+// PriorSubscription is the period an earlier subscription of the account was in force.
+type PriorSubscription struct {
+	RunID   string    `json:"runId"`
+	StartAt time.Time `json:"startAt"`
+	EndAt   time.Time `json:"endAt"`
+}

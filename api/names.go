@@ -1,0 +1,54 @@
+// Package api holds the public interface of the subscription service: the
+// Temporal names, the workflow input with its validation, the update, signal
+// and query payloads, and the search attributes. It is what a backend that
+// starts and drives subscriptions imports, and it has no Temporal dependency.
+package api
+
+// Temporal names fixed by the contract.
+const (
+	TaskQueue        = "subscriptions"
+	WorkflowType     = "Subscription"
+	WorkflowIDPrefix = "subscription-"
+
+	UpdateCancel              = "cancel"
+	UpdateWithdraw            = "withdraw"
+	UpdatePaymentMethod       = "updatePaymentMethod"
+	UpdateChangePlan          = "changePlan"
+	UpdateSchedulePriceChange = "schedulePriceChange"
+	UpdateTerminate           = "terminate"
+
+	SignalCancel   = "cancel"
+	SignalWithdraw = "withdraw"
+
+	QueryState = "state"
+
+	// ErrTypeInvalidInput is the application error type of a workflow that
+	// failed because its input was invalid.
+	ErrTypeInvalidInput = "InvalidInput"
+)
+
+// Search attribute names kept current by the workflow.
+const (
+	SASubscriptionStatus = "SubscriptionStatus" // Keyword
+	SAAccountID          = "AccountId"          // Keyword
+	SAPlan               = "Plan"               // Keyword
+	SAAccessActive       = "AccessActive"       // Bool
+	SANextChargeAt       = "NextChargeAt"       // Datetime
+	SAOutstandingMinor   = "OutstandingMinor"   // Int
+)
+
+// SearchAttributeTypes maps each search attribute to its Temporal type name,
+// as `temporal operator search-attribute create --type` takes it.
+func SearchAttributeTypes() map[string]string {
+	return map[string]string{
+		SASubscriptionStatus: "Keyword",
+		SAAccountID:          "Keyword",
+		SAPlan:               "Keyword",
+		SAAccessActive:       "Bool",
+		SANextChargeAt:       "Datetime",
+		SAOutstandingMinor:   "Int",
+	}
+}
+
+// WorkflowID is the ID of the subscription workflow of an account.
+func WorkflowID(accountID string) string { return WorkflowIDPrefix + accountID }

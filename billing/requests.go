@@ -1,0 +1,185 @@
+package billing
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/withings-plus/subscriptions/api"
+)
+
+// Cancel stops renewal. Access continues to the end of the current paid
+// period, or of the trial (then nothing is ever charged); a suspended
+// subscription has no paid period left and ends at once. Cancelling again
+// returns the same answer.
+func (s *Subscription) Cancel(now time.Time, reason string) (api.CancelResult, error) {
+	if s.Ended {
+		if s.EndReason == api.EndCanceled {
+			return api.CancelResult{Status: api.StatusEnded, AccessUntil: s.AccessUntil}, nil
+		}
+		return api.CancelResult{}, ErrEnded
+	}
+	if !s.Canceled {
+		s.Canceled, s.CancelReason, s.PendingPlan = true, reason, ""
+		if s.InTrial() {
+			s.AccessUntil = s.TrialEnd
+		} else {
+			s.AccessUntil = s.NextDue()
+		}
+		if s.Suspended() || !now.Before(s.AccessUntil) {
+			s.end(now, api.EndCanceled)
+		}
+	}
+	return api.CancelResult{Status: s.Status(), AccessUntil: s.AccessUntil}, nil
+}
+
+// CheckWithdraw tells whether a withdrawal is accepted at now.
+func (s *Subscription) CheckWithdraw(now time.Time) error {
+	if s.Ended {
+		return ErrEnded
+	}
+	return CheckWithdrawal(s.ContractStart, now)
+}
+
+// Refundable lists the payments a withdrawal refunds: every one received.
+func (s *Subscription) Refundable() []api.Payment {
+	var out []api.Payment
+	for _, p := range s.Payments {
+		if p.Status == api.PaymentSucceeded {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Refunded marks the payment as refunded.
+func (s *Subscription) Refunded(paymentIntentID, refundID string) {
+	for i := range s.Payments {
+		if s.Payments[i].PaymentIntentID == paymentIntentID && s.Payments[i].Status == api.PaymentSucceeded {
+			s.Payments[i].Status, s.Payments[i].RefundID = api.PaymentRefunded, refundID
+		}
+	}
+}
+
+// Withdrawn ends the subscription at once after its payments were refunded.
+// Withdrawal undoes the contract, so nothing stays outstanding.
+func (s *Subscription) Withdrawn(now time.Time) {
+	s.Open = nil
+	s.end(now, api.EndWithdrawn)
+}
+
+// Terminate ends the subscription at once for a breach of the terms of use, without refund.
+func (s *Subscription) Terminate(now time.Time, reason string) error {
+	if s.Ended {
+		return ErrEnded
+	}
+	if err := checkTerminate(reason); err != nil {
+		return err
+	}
+	s.TerminateReason = reason
+	s.end(now, api.EndTerminated)
+	return nil
+}
+
+func checkTerminate(reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return errors.New("reason is required to terminate a subscription")
+	}
+	return nil
+}
+
+// CheckTerminate tells whether a termination would be accepted.
+func (s *Subscription) CheckTerminate(reason string) error {
+	if s.Ended {
+		return ErrEnded
+	}
+	return checkTerminate(reason)
+}
+
+func (s *Subscription) checkRenewing() error {
+	if s.Ended {
+		return ErrEnded
+	}
+	if s.Canceled {
+		return fmt.Errorf("the subscription is canceled and ends on %s", s.AccessUntil.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// ChangePlan switches between monthly and annual at the next billing date,
+// which becomes the new anchor. Asking for the current plan withdraws a
+// pending change.
+func (s *Subscription) ChangePlan(plan string) (api.ChangePlanResult, error) {
+	if err := s.CheckChangePlan(plan); err != nil {
+		return api.ChangePlanResult{}, err
+	}
+	s.PendingPlan = plan
+	if plan == s.Plan {
+		s.PendingPlan = ""
+	}
+	return api.ChangePlanResult{EffectiveAt: s.NextDue()}, nil
+}
+
+// CheckChangePlan tells whether ChangePlan would be accepted.
+func (s *Subscription) CheckChangePlan(plan string) error {
+	if err := s.checkRenewing(); err != nil {
+		return err
+	}
+	if err := api.ValidPlan(plan); err != nil {
+		return err
+	}
+	if plan == s.Plan && s.PendingPlan == "" {
+		return fmt.Errorf("the subscription is already on the %s plan", plan)
+	}
+	return nil
+}
+
+// SchedulePriceChange sets a new price, notified at now, for the plan in
+// force at effectiveAt. It applies from the first billing date on or after
+// effectiveAt, and needs at least 30 days' notice.
+func (s *Subscription) SchedulePriceChange(now time.Time, req api.PriceChangeRequest) (api.PriceChangeResult, error) {
+	if err := s.CheckPriceChange(now, req); err != nil {
+		return api.PriceChangeResult{}, err
+	}
+	plan, from := s.FirstBillingOnOrAfter(req.EffectiveAt)
+	c := api.PriceChange{Plan: plan, PriceMinor: req.PriceMinor, AppliesFrom: from, NotifiedAt: now}
+	kept := s.PriceChanges[:0]
+	for _, p := range s.PriceChanges {
+		if p.Plan != plan || !p.AppliesFrom.Equal(from) {
+			kept = append(kept, p)
+		}
+	}
+	s.PriceChanges = append(kept, c)
+	return api.PriceChangeResult{AppliesFrom: from}, nil
+}
+
+// CheckPriceChange tells whether SchedulePriceChange would be accepted.
+func (s *Subscription) CheckPriceChange(now time.Time, req api.PriceChangeRequest) error {
+	if err := s.checkRenewing(); err != nil {
+		return err
+	}
+	return CheckPriceChange(now, req.PriceMinor, req.EffectiveAt)
+}
+
+// FirstBillingOnOrAfter is the first billing date on or after t, and the
+// plan charged then (a pending plan change included).
+func (s *Subscription) FirstBillingOnOrAfter(t time.Time) (plan string, at time.Time) {
+	plan, anchor, index := s.Plan, s.Anchor, s.Index
+	if s.PendingPlan != "" {
+		plan, anchor, index = s.PendingPlan, s.NextDue(), 0
+	}
+	for at = BillingDate(anchor, plan, index); at.Before(t); {
+		index++
+		at = BillingDate(anchor, plan, index)
+	}
+	return plan, at
+}
+
+// CheckPaymentMethodUpdate tells whether a new payment method would be accepted.
+func (s *Subscription) CheckPaymentMethodUpdate(id string) error {
+	if s.Ended {
+		return ErrEnded
+	}
+	return api.ValidPaymentMethodID(id)
+}
