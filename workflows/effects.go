@@ -1,0 +1,127 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/withings-plus/subscriptions/activities"
+	"github.com/withings-plus/subscriptions/api"
+	"github.com/withings-plus/subscriptions/billing"
+)
+
+// email sends an email of the given kind without waiting for it: a failed
+// email is logged and never blocks or breaks billing. data is key, value pairs.
+func (w *run) email(ctx workflow.Context, kind string, data ...string) {
+	msg := activities.Email{
+		SubscriptionID: w.sub.ID,
+		Kind:           kind,
+		To:             w.in.Email,
+		Name:           w.in.Name,
+		Locale:         w.in.Locale,
+		Data:           map[string]string{"plan": w.sub.Plan},
+	}
+	for i := 0; i+1 < len(data); i += 2 {
+		msg.Data[data[i]] = data[i+1]
+	}
+	if w.sub.TrialGranted {
+		msg.Data["trialEndsAt"] = w.sub.TrialEnd.Format(time.DateOnly)
+	}
+	future := workflow.ExecuteActivity(emailOptions(ctx), acts.SendEmail, msg)
+	w.emails++
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { w.emails-- }()
+		if err := future.Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("email not sent", "kind", kind, "error", err)
+		}
+	})
+}
+
+// priorSubscriptions reads the account's closed subscriptions, for trial
+// eligibility. If they cannot be read, the customer gets the benefit of the
+// doubt (the trial) and the failure is logged.
+func (w *run) priorSubscriptions(ctx workflow.Context) []billing.Period {
+	if w.in.Offer == "" {
+		return nil
+	}
+	info := workflow.GetInfo(ctx)
+	req := activities.PriorRequest{
+		WorkflowID:   info.WorkflowExecution.ID,
+		CurrentRunID: info.WorkflowExecution.RunID,
+		FirstRunID:   info.FirstRunID,
+	}
+	var prior []activities.PriorSubscription
+	if err := workflow.ExecuteActivity(lookupOptions(ctx), acts.PriorSubscriptions, req).Get(ctx, &prior); err != nil {
+		workflow.GetLogger(ctx).Error("cannot read earlier subscriptions; trial eligibility assumed", "error", err)
+		return nil
+	}
+	periods := make([]billing.Period, 0, len(prior))
+	for _, p := range prior {
+		periods = append(periods, billing.Period{Start: p.StartAt, End: p.EndAt})
+	}
+	return periods
+}
+
+// Typed keys of the contract's search attributes.
+var (
+	saStatus      = temporal.NewSearchAttributeKeyKeyword(api.SASubscriptionStatus)
+	saAccountID   = temporal.NewSearchAttributeKeyKeyword(api.SAAccountID)
+	saPlan        = temporal.NewSearchAttributeKeyKeyword(api.SAPlan)
+	saAccess      = temporal.NewSearchAttributeKeyBool(api.SAAccessActive)
+	saNextCharge  = temporal.NewSearchAttributeKeyTime(api.SANextChargeAt)
+	saOutstanding = temporal.NewSearchAttributeKeyInt64(api.SAOutstandingMinor)
+)
+
+// searchAttributes is what the run last published.
+type searchAttributes struct {
+	published   bool
+	status      string
+	plan        string
+	access      bool
+	nextCharge  time.Time
+	outstanding int64
+}
+
+// publish upserts the search attributes that changed since the last call.
+func (w *run) publish(ctx workflow.Context) error {
+	next := searchAttributes{
+		published:   true,
+		status:      w.sub.Status(),
+		plan:        w.sub.Plan,
+		access:      w.sub.AccessActive(),
+		outstanding: w.sub.Outstanding(),
+	}
+	if at, ok := w.sub.NextChargeAt(); ok {
+		next.nextCharge = at
+	}
+	prev := w.sa
+	if prev == next {
+		return nil
+	}
+	var updates []temporal.SearchAttributeUpdate
+	if !prev.published {
+		updates = append(updates, saAccountID.ValueSet(w.sub.AccountID))
+	}
+	if !prev.published || prev.status != next.status {
+		updates = append(updates, saStatus.ValueSet(next.status))
+	}
+	if !prev.published || prev.plan != next.plan {
+		updates = append(updates, saPlan.ValueSet(next.plan))
+	}
+	if !prev.published || prev.access != next.access {
+		updates = append(updates, saAccess.ValueSet(next.access))
+	}
+	if !prev.published || prev.outstanding != next.outstanding {
+		updates = append(updates, saOutstanding.ValueSet(next.outstanding))
+	}
+	if !prev.published || !prev.nextCharge.Equal(next.nextCharge) {
+		if next.nextCharge.IsZero() {
+			updates = append(updates, saNextCharge.ValueUnset())
+		} else {
+			updates = append(updates, saNextCharge.ValueSet(next.nextCharge))
+		}
+	}
+	w.sa = next
+	return workflow.UpsertTypedSearchAttributes(ctx, updates...)
+}

@@ -1,0 +1,254 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/withings-plus/subscriptions/activities"
+	"github.com/withings-plus/subscriptions/api"
+)
+
+// fakeStripe stands in for the activities: it declines the payment methods
+// whose ID says so, as Stripe's test methods do, and replays the answer to a
+// repeated idempotency key.
+type fakeStripe struct {
+	mu        sync.Mutex
+	calls     []activities.ChargeRequest
+	answers   map[string]activities.ChargeResult
+	refunds   []activities.RefundRequest
+	emails    []activities.Email
+	failEmail bool
+	prior     []activities.PriorSubscription
+	// unanswered makes the first n charge calls fail like a network error.
+	unanswered int
+	n          int
+}
+
+func newFake() *fakeStripe {
+	return &fakeStripe{answers: map[string]activities.ChargeResult{}}
+}
+
+func (f *fakeStripe) Charge(_ context.Context, req activities.ChargeRequest) (activities.ChargeResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, req)
+	if f.unanswered > 0 {
+		f.unanswered--
+		return activities.ChargeResult{}, errors.New("connection reset by peer")
+	}
+	res, seen := f.answers[req.IdempotencyKey]
+	if !seen {
+		f.n++
+		res = activities.ChargeResult{PaymentIntentID: fmt.Sprintf("pi_%d", f.n), Status: "succeeded"}
+		if strings.Contains(req.PaymentMethodID, "Declined") {
+			res.Status, res.DeclineCode = "declined", "card_declined"
+		}
+		f.answers[req.IdempotencyKey] = res
+	}
+	if res.Status == "declined" {
+		return activities.ChargeResult{}, temporal.NewNonRetryableApplicationError("Your card was declined.", activities.ErrTypePaymentDeclined, nil, res)
+	}
+	return res, nil
+}
+
+func (f *fakeStripe) Refund(_ context.Context, req activities.RefundRequest) (activities.RefundResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refunds = append(f.refunds, req)
+	return activities.RefundResult{RefundID: "re_" + req.PaymentIntentID, Status: "succeeded"}, nil
+}
+
+func (f *fakeStripe) CheckPaymentMethod(_ context.Context, req activities.PaymentMethodRequest) (activities.PaymentMethodResult, error) {
+	if strings.HasPrefix(req.PaymentMethodID, "pm_sepa") {
+		return activities.PaymentMethodResult{}, temporal.NewNonRetryableApplicationError(
+			"payment method "+req.PaymentMethodID+" is a sepa_debit, only card payment methods are accepted", activities.ErrTypeInvalidPaymentMethod, nil)
+	}
+	return activities.PaymentMethodResult{PaymentMethodID: req.PaymentMethodID, Type: "card"}, nil
+}
+
+func (f *fakeStripe) SendEmail(_ context.Context, e activities.Email) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failEmail {
+		return temporal.NewNonRetryableApplicationError("sendgrid rejected the email", "EmailRejected", nil)
+	}
+	f.emails = append(f.emails, e)
+	return nil
+}
+
+func (f *fakeStripe) PriorSubscriptions(_ context.Context, _ activities.PriorRequest) ([]activities.PriorSubscription, error) {
+	return f.prior, nil
+}
+
+func (f *fakeStripe) emailKinds() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	kinds := map[string]int{}
+	for _, e := range f.emails {
+		kinds[e.Kind]++
+	}
+	return kinds
+}
+
+// harness runs one workflow in the SDK's time-skipping test environment.
+type harness struct {
+	t    *testing.T
+	env  *testsuite.TestWorkflowEnvironment
+	fake *fakeStripe
+	t0   time.Time
+}
+
+func newHarness(t *testing.T, t0 time.Time, fake *fakeStripe) *harness {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	level := slog.LevelError + 1 // declines and retries are expected here
+	if testing.Verbose() {
+		level = slog.LevelDebug
+	}
+	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))))
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartTime(t0)
+	env.RegisterWorkflow(Subscription)
+	env.RegisterActivity(fake)
+	return &harness{t: t, env: env, fake: fake, t0: t0}
+}
+
+func input(mods ...func(*api.Input)) api.Input {
+	in := api.Input{
+		AccountID: "acc-1", Email: "ada@example.com", StripeCustomerID: "cus_123",
+		PaymentMethodID: "pm_card_visa", Plan: api.PlanMonthly, Currency: api.CurrencyEUR,
+		Offer: api.OfferBodyScan,
+	}
+	for _, m := range mods {
+		m(&in)
+	}
+	return in
+}
+
+func noOffer(in *api.Input)  { in.Offer = "" }
+func declined(in *api.Input) { in.PaymentMethodID = "pm_card_chargeDeclined" }
+
+// at runs fn when the workflow clock has moved d past the start.
+func (h *harness) at(d time.Duration, fn func()) { h.env.RegisterDelayedCallback(fn, d) }
+
+// state queries the workflow's state.
+func (h *harness) state() api.State {
+	h.t.Helper()
+	v, err := h.env.QueryWorkflow(api.QueryState)
+	if err != nil {
+		h.t.Fatalf("query state: %v", err)
+	}
+	var st api.State
+	if err := v.Get(&st); err != nil {
+		h.t.Fatalf("decode state: %v", err)
+	}
+	return st
+}
+
+// stateAt records the state at d.
+func (h *harness) stateAt(d time.Duration) *api.State {
+	st := &api.State{}
+	h.at(d, func() { *st = h.state() })
+	return st
+}
+
+// outcome is an update's answer.
+type outcome struct {
+	rejected error
+	err      error
+	raw      json.RawMessage
+	done     bool
+}
+
+func (o *outcome) decode(t *testing.T, v any) {
+	t.Helper()
+	if !o.done || o.rejected != nil || o.err != nil {
+		t.Fatalf("update did not succeed: done=%v rejected=%v err=%v", o.done, o.rejected, o.err)
+	}
+	if err := json.Unmarshal(o.raw, v); err != nil {
+		t.Fatalf("decode update result: %v", err)
+	}
+}
+
+// update sends an update at d.
+func (h *harness) update(d time.Duration, name string, arg any) *outcome {
+	o := &outcome{}
+	h.at(d, func() {
+		h.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { o.rejected, o.done = err, true },
+			OnComplete: func(v any, err error) {
+				o.err, o.done = err, true
+				if err == nil {
+					o.raw, _ = json.Marshal(v)
+				}
+			},
+		}, arg)
+	})
+	return o
+}
+
+// run executes the workflow and stops it at d if it is still running.
+func (h *harness) run(in api.Input, d time.Duration) (final *api.State, err error) {
+	h.at(d, func() { h.env.CancelWorkflow() })
+	h.env.ExecuteWorkflow(Subscription, in)
+	if !h.env.IsWorkflowCompleted() {
+		h.t.Fatal("workflow did not complete")
+	}
+	err = h.env.GetWorkflowError()
+	if err == nil {
+		final = &api.State{}
+		if gerr := h.env.GetWorkflowResult(final); gerr != nil {
+			h.t.Fatalf("decode result: %v", gerr)
+		}
+	}
+	return final, err
+}
+
+// continued decodes the input a run handed to the next one.
+func continued(t *testing.T, err error) api.Input {
+	t.Helper()
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("want continue-as-new, got %v", err)
+	}
+	var next api.Input
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatalf("decode continued input: %v", err)
+	}
+	return next
+}
+
+func date(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func day(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
+
+// paymentDates lists the dates of the payments with the given status.
+func paymentDates(st api.State, status string) []string {
+	var out []string
+	for _, p := range st.Payments {
+		if p.Status == status {
+			out = append(out, p.At.Format(time.DateOnly))
+		}
+	}
+	return out
+}

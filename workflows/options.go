@@ -1,0 +1,70 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/withings-plus/subscriptions/activities"
+)
+
+// acts names the activities by their methods; it is never dereferenced.
+var acts *activities.Activities
+
+// businessErrors are outcomes no retry can change.
+var businessErrors = []string{
+	activities.ErrTypePaymentDeclined,
+	activities.ErrTypeStripeRequest,
+	activities.ErrTypeInvalidPaymentMethod,
+}
+
+// chargeOptions: network errors, 5xx and 429 are retried under the same
+// idempotency key for up to 10 minutes; after that the attempt is made again
+// an hour later, still under the same key.
+func chargeOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			NonRetryableErrorTypes: businessErrors,
+		},
+	})
+}
+
+// refundOptions: a withdrawal waits for its refunds for up to 10 minutes.
+func refundOptions(ctx workflow.Context) workflow.Context {
+	return chargeOptions(ctx)
+}
+
+// lookupOptions serve a caller that is waiting: a payment-method check or
+// the look-up of earlier subscriptions.
+func lookupOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    10 * time.Second,
+		ScheduleToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        20 * time.Second,
+			NonRetryableErrorTypes: businessErrors,
+		},
+	})
+}
+
+// emailOptions: an email is tried for up to an hour, then given up; billing never waits for it.
+func emailOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    15 * time.Second,
+		ScheduleToCloseTimeout: time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    5 * time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    10 * time.Minute,
+			MaximumAttempts:    8,
+		},
+	})
+}

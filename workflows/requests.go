@@ -1,0 +1,243 @@
+package workflows
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/withings-plus/subscriptions/activities"
+	"github.com/withings-plus/subscriptions/api"
+	"github.com/withings-plus/subscriptions/billing"
+)
+
+// request is an update or signal waiting for the main loop, which handles
+// them one at a time between billing events so that nothing runs concurrently
+// with a charge.
+type request struct {
+	name   string
+	arg    any
+	signal bool
+	result any
+	err    error
+	done   bool
+}
+
+// registerHandlers registers the contract's updates, signals and query.
+// Updates are validated first: a rejected one never reaches history.
+func (w *run) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, api.QueryState, func() (api.State, error) {
+		if w.sub == nil {
+			return api.State{}, errors.New("the subscription is still opening")
+		}
+		return w.state(ctx), nil
+	}); err != nil {
+		return err
+	}
+	if err := errors.Join(
+		setUpdate[api.CancelRequest, api.CancelResult](ctx, w, api.UpdateCancel),
+		setUpdate[api.WithdrawRequest, api.WithdrawResult](ctx, w, api.UpdateWithdraw),
+		setUpdate[api.UpdatePaymentMethodRequest, api.UpdatePaymentMethodResult](ctx, w, api.UpdatePaymentMethod),
+		setUpdate[api.ChangePlanRequest, api.ChangePlanResult](ctx, w, api.UpdateChangePlan),
+		setUpdate[api.PriceChangeRequest, api.PriceChangeResult](ctx, w, api.UpdateSchedulePriceChange),
+		setUpdate[api.TerminateRequest, api.TerminateResult](ctx, w, api.UpdateTerminate),
+	); err != nil {
+		return err
+	}
+	w.receiveSignals(ctx)
+	return nil
+}
+
+// setUpdate registers one update whose handler queues a request for the main loop.
+func setUpdate[Req, Res any](ctx workflow.Context, w *run, name string) error {
+	handler := func(ctx workflow.Context, req Req) (Res, error) {
+		r := &request{name: name, arg: req}
+		w.inbox = append(w.inbox, r)
+		var zero Res
+		if err := workflow.Await(ctx, func() bool { return r.done }); err != nil {
+			return zero, err
+		}
+		if r.err != nil {
+			return zero, r.err
+		}
+		return r.result.(Res), nil
+	}
+	validator := func(ctx workflow.Context, req Req) error { return w.validate(ctx, name, req) }
+	return workflow.SetUpdateHandlerWithOptions(ctx, name, handler, workflow.UpdateHandlerOptions{Validator: validator})
+}
+
+// receiveSignals turns the cancel and withdraw signals into requests.
+func (w *run) receiveSignals(ctx workflow.Context) {
+	for _, name := range []string{api.SignalCancel, api.SignalWithdraw} {
+		ch := workflow.GetSignalChannel(ctx, name)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			for {
+				var raw json.RawMessage
+				ch.Receive(ctx, &raw)
+				w.inbox = append(w.inbox, w.signalRequest(name, raw))
+			}
+		})
+	}
+}
+
+// drainSignals queues the signals received but not yet picked up, so that
+// none is lost when the run ends or continues as new.
+func (w *run) drainSignals(ctx workflow.Context) {
+	for _, name := range []string{api.SignalCancel, api.SignalWithdraw} {
+		ch := workflow.GetSignalChannel(ctx, name)
+		for {
+			var raw json.RawMessage
+			if !ch.ReceiveAsync(&raw) {
+				break
+			}
+			w.inbox = append(w.inbox, w.signalRequest(name, raw))
+		}
+	}
+}
+
+func (w *run) signalRequest(name string, raw json.RawMessage) *request {
+	r := &request{name: name, signal: true}
+	var err error
+	switch name {
+	case api.SignalCancel:
+		var req api.CancelRequest
+		err = decodeStrict(raw, &req)
+		r.arg = req
+	case api.SignalWithdraw:
+		var req api.WithdrawRequest
+		err = decodeStrict(raw, &req)
+		r.arg = req
+	}
+	if err != nil {
+		r.err = fmt.Errorf("invalid %s signal argument: %w", name, err)
+	}
+	return r
+}
+
+func decodeStrict(raw json.RawMessage, v any) error {
+	if len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// validate checks a request against the current state without changing it.
+func (w *run) validate(ctx workflow.Context, name string, arg any) error {
+	if w.sub == nil {
+		return nil // still opening: checked again when handled
+	}
+	now := w.now(ctx)
+	switch req := arg.(type) {
+	case api.CancelRequest:
+		if w.sub.Ended && w.sub.EndReason != api.EndCanceled {
+			return billing.ErrEnded
+		}
+		return nil
+	case api.WithdrawRequest:
+		return w.sub.CheckWithdraw(now)
+	case api.UpdatePaymentMethodRequest:
+		return w.sub.CheckPaymentMethodUpdate(req.PaymentMethodID)
+	case api.ChangePlanRequest:
+		return w.sub.CheckChangePlan(req.Plan)
+	case api.PriceChangeRequest:
+		return w.sub.CheckPriceChange(now, req)
+	case api.TerminateRequest:
+		return w.sub.CheckTerminate(req.Reason)
+	}
+	return fmt.Errorf("unknown request %s", name)
+}
+
+// execute handles one request in the main loop.
+func (w *run) execute(ctx workflow.Context, r *request) {
+	defer w.changed(ctx, w.snapshot())
+	defer func() { r.done = true }()
+	if r.err == nil {
+		r.result, r.err = w.apply(ctx, r.arg)
+	}
+	if r.signal && r.err != nil {
+		w.sub.Reject(w.now(ctx), r.name, r.err)
+	}
+}
+
+func (w *run) apply(ctx workflow.Context, arg any) (any, error) {
+	now := w.now(ctx)
+	switch req := arg.(type) {
+	case api.CancelRequest:
+		wasCanceled := w.sub.Canceled
+		res, err := w.sub.Cancel(now, req.Reason)
+		if err == nil && !wasCanceled {
+			w.email(ctx, "cancellation_confirmed", "accessUntil", res.AccessUntil.Format("2006-01-02"))
+		}
+		return res, err
+	case api.WithdrawRequest:
+		return w.withdraw(ctx)
+	case api.UpdatePaymentMethodRequest:
+		return w.updatePaymentMethod(ctx, req.PaymentMethodID)
+	case api.ChangePlanRequest:
+		return w.sub.ChangePlan(req.Plan)
+	case api.PriceChangeRequest:
+		res, err := w.sub.SchedulePriceChange(now, req)
+		if err == nil {
+			w.email(ctx, "price_change_notice", "price", money(req.PriceMinor, w.sub.Currency),
+				"appliesFrom", res.AppliesFrom.Format("2006-01-02"))
+		}
+		return res, err
+	case api.TerminateRequest:
+		if err := w.sub.Terminate(now, req.Reason); err != nil {
+			return nil, err
+		}
+		return api.TerminateResult{Status: w.sub.Status()}, nil
+	}
+	return nil, fmt.Errorf("unknown request %T", arg)
+}
+
+// withdraw refunds every payment received, then ends the subscription at once.
+// If a refund fails, the ones made stay recorded and withdrawing again
+// refunds the rest.
+func (w *run) withdraw(ctx workflow.Context) (api.WithdrawResult, error) {
+	if err := w.sub.CheckWithdraw(w.now(ctx)); err != nil {
+		return api.WithdrawResult{}, err
+	}
+	for _, p := range w.sub.Refundable() {
+		req := activities.RefundRequest{
+			SubscriptionID:  w.sub.ID,
+			PaymentIntentID: p.PaymentIntentID,
+			IdempotencyKey:  w.sub.KeyPrefix + "/refund/" + p.PaymentIntentID,
+		}
+		var res activities.RefundResult
+		if err := workflow.ExecuteActivity(refundOptions(ctx), acts.Refund, req).Get(ctx, &res); err != nil {
+			return api.WithdrawResult{}, fmt.Errorf("refund of payment %s failed, withdraw again to retry: %w", p.PaymentIntentID, err)
+		}
+		w.sub.Refunded(p.PaymentIntentID, res.RefundID)
+	}
+	w.sub.Withdrawn(w.now(ctx))
+	res := api.WithdrawResult{Currency: w.sub.Currency, RefundIDs: []string{}}
+	for _, p := range w.sub.Payments {
+		if p.Status == api.PaymentRefunded {
+			res.RefundedMinor += p.AmountMinor
+			res.RefundIDs = append(res.RefundIDs, p.RefundID)
+		}
+	}
+	w.email(ctx, "withdrawal_confirmed", "refunded", money(res.RefundedMinor, res.Currency))
+	return res, nil
+}
+
+// updatePaymentMethod accepts a card only, then charges everything
+// outstanding with it at once.
+func (w *run) updatePaymentMethod(ctx workflow.Context, id string) (api.UpdatePaymentMethodResult, error) {
+	if err := w.sub.CheckPaymentMethodUpdate(id); err != nil {
+		return api.UpdatePaymentMethodResult{}, err
+	}
+	var pm activities.PaymentMethodResult
+	req := activities.PaymentMethodRequest{PaymentMethodID: id}
+	if err := workflow.ExecuteActivity(lookupOptions(ctx), acts.CheckPaymentMethod, req).Get(ctx, &pm); err != nil {
+		return api.UpdatePaymentMethodResult{}, fmt.Errorf("payment method %s not accepted: %w", id, err)
+	}
+	w.sub.PaymentMethodID = id
+	w.collect(ctx)
+	return api.UpdatePaymentMethodResult{Status: w.sub.Status(), OutstandingMinor: w.sub.Outstanding()}, nil
+}

@@ -1,0 +1,272 @@
+// Package workflows holds the Subscription workflow: one long-lived workflow
+// per customer that sleeps through the trial, charges each billing cycle,
+// runs dunning, and serves the contract's updates, signals and query. The
+// business rules live in package billing; this package orchestrates them.
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/withings-plus/subscriptions/activities"
+	"github.com/withings-plus/subscriptions/api"
+	"github.com/withings-plus/subscriptions/billing"
+)
+
+// MaxCyclesPerRun bounds the billing cycles one run handles before it
+// continues as new, whatever the server suggests.
+const MaxCyclesPerRun = 24
+
+// unansweredRetry is how long the workflow waits before making again a
+// charge attempt that Stripe never answered (same idempotency key).
+const unansweredRetry = time.Hour
+
+// carried is the state a run hands to the next one when it continues as new.
+type carried struct {
+	Sub   *billing.Subscription `json:"subscription"`
+	Clock billing.Clock         `json:"clock"`
+	Runs  int                   `json:"runs"` // how many times the workflow continued as new
+}
+
+// run is one run of the workflow.
+type run struct {
+	in     api.Input
+	sub    *billing.Subscription // nil until the subscription is opened
+	clock  billing.Clock
+	runs   int
+	cycles int // cycles started in this run
+	inbox  []*request
+	emails int // emails in flight
+	sa     searchAttributes
+}
+
+// Subscription is the workflow of one customer's subscription. Its input is
+// validated (an invalid one fails it with an InvalidInput error naming the
+// field); its result, when it ends, is its final state.
+func Subscription(ctx workflow.Context, in api.Input) (api.State, error) {
+	w := &run{}
+	if err := w.registerHandlers(ctx); err != nil {
+		return api.State{}, err
+	}
+	if err := w.open(ctx, in); err != nil {
+		return api.State{}, err
+	}
+	return w.live(ctx)
+}
+
+// open validates the input and opens the subscription, or resumes the one a
+// previous run carried over.
+func (w *run) open(ctx workflow.Context, in api.Input) error {
+	realNow := workflow.Now(ctx)
+	if len(in.Continued) > 0 {
+		var c carried
+		if err := json.Unmarshal(in.Continued, &c); err != nil || c.Sub == nil {
+			return temporal.NewNonRetryableApplicationError("continued: cannot resume the carried state", api.ErrTypeInvalidInput, err)
+		}
+		in.Continued = nil
+		w.in, w.sub, w.clock, w.runs = in, c.Sub, c.Clock, c.Runs
+		return w.publish(ctx)
+	}
+	startAt := in.StartTime(realNow)
+	if err := in.Validate(startAt); err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), api.ErrTypeInvalidInput, nil)
+	}
+	w.in = in
+	w.clock = billing.Clock{Origin: realNow, StartsAt: startAt}
+	if in.TestClock != nil {
+		w.clock.Speedup = in.TestClock.Speedup
+	}
+	installedAt := startAt
+	if in.InstalledAt != "" {
+		installedAt, _ = time.Parse(time.RFC3339, in.InstalledAt)
+	}
+	info := workflow.GetInfo(ctx)
+	w.sub = billing.New(billing.Start{
+		ID:          info.WorkflowExecution.ID,
+		KeyPrefix:   info.WorkflowExecution.ID + "/" + info.FirstRunID,
+		AccountID:   in.AccountID,
+		Plan:        in.Plan,
+		Currency:    in.Currency,
+		Offer:       in.Offer,
+		PMID:        in.PaymentMethodID,
+		Dunning:     in.DunningDays,
+		InstalledAt: installedAt,
+		Prior:       w.priorSubscriptions(ctx),
+	})
+	if w.sub.TrialGranted {
+		w.email(ctx, "trial_started")
+	}
+	return w.publish(ctx)
+}
+
+// live runs the subscription until it ends or continues as new.
+func (w *run) live(ctx workflow.Context) (api.State, error) {
+	for !w.sub.Ended {
+		w.drainSignals(ctx)
+		if len(w.inbox) > 0 {
+			r := w.inbox[0]
+			w.inbox = w.inbox[1:]
+			w.execute(ctx, r)
+			continue
+		}
+		ev, _ := w.sub.NextEvent()
+		if !ev.At.After(w.now(ctx)) {
+			w.onEvent(ctx, ev)
+			continue
+		}
+		if w.readyToContinueAsNew(ctx) {
+			return api.State{}, w.continueAsNew(ctx)
+		}
+		delay := max(w.clock.Delay(workflow.Now(ctx), ev.At), time.Millisecond)
+		if _, err := workflow.AwaitWithTimeout(ctx, delay, func() bool {
+			return len(w.inbox) > 0 || w.readyToContinueAsNew(ctx)
+		}); err != nil {
+			return api.State{}, err
+		}
+	}
+	// Requests that were queued when the subscription ended get their answer.
+	w.drainSignals(ctx)
+	for _, r := range w.inbox {
+		w.execute(ctx, r)
+	}
+	w.inbox = nil
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && w.emails == 0 }); err != nil {
+		return api.State{}, err
+	}
+	return w.state(ctx), nil
+}
+
+// onEvent handles the next thing that fell due on the subscription's clock.
+func (w *run) onEvent(ctx workflow.Context, ev billing.Event) {
+	defer w.changed(ctx, w.snapshot())
+	switch ev.Kind {
+	case billing.EventCharge:
+		w.cycles++
+		if w.charge(ctx, w.sub.StartCycle()) && len(w.sub.Open) > 0 {
+			w.collect(ctx) // the card works again: collect what is still due
+		}
+	case billing.EventRetry:
+		if c, ok := w.sub.RetryCharge(ev.Cycle); ok && w.charge(ctx, c) && len(w.sub.Open) > 0 {
+			w.collect(ctx)
+		}
+	case billing.EventTrialEnding:
+		w.sub.TrialEndingSent = true
+		w.email(ctx, "trial_ending")
+	case billing.EventEnd:
+		w.sub.Expire(w.now(ctx))
+	}
+}
+
+// charge makes one charge attempt and records its outcome. A decline is a
+// business outcome; an attempt Stripe never answered is made again later
+// under the same idempotency key, so it can never be charged twice.
+func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
+	req := activities.ChargeRequest{
+		SubscriptionID:   w.sub.ID,
+		Cycle:            c.Cycle,
+		Attempt:          c.Attempt,
+		AmountMinor:      c.AmountMinor,
+		Currency:         w.sub.Currency,
+		StripeCustomerID: w.in.StripeCustomerID,
+		PaymentMethodID:  w.sub.PaymentMethodID,
+		IdempotencyKey:   w.sub.IdempotencyKey(c),
+	}
+	var res activities.ChargeResult
+	err := workflow.ExecuteActivity(chargeOptions(ctx), acts.Charge, req).Get(ctx, &res)
+	now := w.now(ctx)
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil:
+		w.sub.Paid(c, res.PaymentIntentID, now)
+		w.email(ctx, "payment_receipt", "cycle", fmt.Sprint(c.Cycle), "amount", money(c.AmountMinor, w.sub.Currency))
+		return true
+	case errors.As(err, &appErr) && (appErr.Type() == activities.ErrTypePaymentDeclined || appErr.Type() == activities.ErrTypeStripeRequest):
+		var d activities.ChargeResult
+		if appErr.HasDetails() {
+			_ = appErr.Details(&d)
+		}
+		if d.DeclineCode == "" {
+			d.DeclineCode = appErr.Type()
+		}
+		w.sub.Declined(c, d.PaymentIntentID, d.DeclineCode, now)
+		w.email(ctx, "payment_failed", "cycle", fmt.Sprint(c.Cycle), "amount", money(c.AmountMinor, w.sub.Currency), "reason", d.DeclineCode)
+	default:
+		workflow.GetLogger(ctx).Warn("charge attempt got no answer; it will be made again under the same idempotency key",
+			"cycle", c.Cycle, "attempt", c.Attempt, "error", err)
+		w.sub.Unanswered(c, now.Add(unansweredRetry))
+	}
+	return false
+}
+
+// collect charges every unpaid cycle at once, oldest first, and stops at the first decline.
+func (w *run) collect(ctx workflow.Context) {
+	for _, c := range w.sub.Collectable() {
+		if !w.charge(ctx, c) {
+			return
+		}
+	}
+}
+
+// readyToContinueAsNew reports whether the run should hand over to a new one
+// now: it has run long enough and nothing is in progress.
+func (w *run) readyToContinueAsNew(ctx workflow.Context) bool {
+	long := w.cycles >= MaxCyclesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+	return long && len(w.inbox) == 0 && w.emails == 0 && workflow.AllHandlersFinished(ctx)
+}
+
+// continueAsNew hands the whole state, signals received so far included, to a new run.
+func (w *run) continueAsNew(ctx workflow.Context) error {
+	state, err := json.Marshal(carried{Sub: w.sub, Clock: w.clock, Runs: w.runs + 1})
+	if err != nil {
+		return fmt.Errorf("encode carried state: %w", err)
+	}
+	next := w.in
+	next.Continued = state
+	return workflow.NewContinueAsNewError(ctx, Subscription, next)
+}
+
+// now is the subscription's clock.
+func (w *run) now(ctx workflow.Context) time.Time { return w.clock.Now(workflow.Now(ctx)) }
+
+func (w *run) state(ctx workflow.Context) api.State {
+	st := w.sub.State(w.now(ctx))
+	st.ContinuedAsNewTimes = w.runs
+	return st
+}
+
+// snapshot is what changed() compares against to send transition emails.
+type snapshot struct {
+	status string
+	access bool
+}
+
+func (w *run) snapshot() snapshot {
+	return snapshot{status: w.sub.Status(), access: w.sub.AccessActive()}
+}
+
+// changed sends the emails of a status transition and publishes the state.
+func (w *run) changed(ctx workflow.Context, before snapshot) {
+	after := w.snapshot()
+	switch {
+	case before.access && !after.access && after.status == api.StatusSuspended:
+		w.email(ctx, "access_suspended", "outstanding", money(w.sub.Outstanding(), w.sub.Currency))
+	case before.status == api.StatusSuspended && after.access:
+		w.email(ctx, "access_restored")
+	}
+	if before.status != api.StatusEnded && after.status == api.StatusEnded {
+		w.email(ctx, "subscription_ended", "reason", w.sub.EndReason)
+	}
+	if err := w.publish(ctx); err != nil {
+		workflow.GetLogger(ctx).Error("cannot update search attributes", "error", err)
+	}
+}
+
+// money formats minor units for an email: 9.95 EUR.
+func money(minor int64, currency string) string {
+	return fmt.Sprintf("%d.%02d %s", minor/100, minor%100, currency)
+}
