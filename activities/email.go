@@ -1,0 +1,103 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"strings"
+
+	"github.com/sendgrid/rest"
+	"github.com/sendgrid/sendgrid-go"
+	"github.com/sendgrid/sendgrid-go/helpers/mail"
+)
+
+// SendEmail sends one message of a contract kind through SendGrid, with the
+// kind's dynamic template when one is configured and the project's own text
+// and HTML bodies otherwise. SendGrid's 4xx (but 429, 401, 403) are
+// non-retryable ErrTypeEmailRejected errors; 5xx, 429 and network errors
+// are retryable.
+func (a *Activities) SendEmail(ctx context.Context, e Email) error {
+	msg, err := a.buildMail(e)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return a.permanent(ErrTypeBadRequest, fmt.Sprintf("encoding %s email: %v", e.Kind, err))
+	}
+	req := sendgrid.GetRequest(a.cfg.SendGridAPIKey, "/v3/mail/send", a.cfg.SendGridAPIURL)
+	req.Method = rest.Post
+	req.Body = body
+	res, err := (&rest.Client{HTTPClient: a.http}).SendWithContext(ctx, req)
+	if err != nil {
+		return a.retryable(ErrTypeSendGridUnavailable, fmt.Sprintf("sending %s email for %s: %v", e.Kind, e.SubscriptionID, err))
+	}
+	switch s := res.StatusCode; {
+	case s >= 200 && s < 300:
+		return nil
+	case s == http.StatusTooManyRequests, s >= 500, s == http.StatusUnauthorized, s == http.StatusForbidden, s < 400:
+		return a.retryable(ErrTypeSendGridUnavailable, fmt.Sprintf("sendgrid answered %d to %s email for %s: %s", s, e.Kind, e.SubscriptionID, excerpt(res.Body)))
+	default:
+		return a.permanent(ErrTypeEmailRejected, fmt.Sprintf("sendgrid rejected %s email: %d %s", e.Kind, s, excerpt(res.Body)))
+	}
+}
+
+// buildMail builds the v3 mail send body of e.
+func (a *Activities) buildMail(e Email) (*mail.SGMailV3, error) {
+	body, known := a.bodies[e.Kind]
+	switch {
+	case !known:
+		return nil, a.permanent(ErrTypeBadRequest, fmt.Sprintf("unknown email kind %q", e.Kind))
+	case a.fromErr != nil:
+		return nil, a.permanent(ErrTypeBadRequest, fmt.Sprintf("EMAIL_FROM %q is not an address: %v", a.cfg.EmailFrom, a.fromErr))
+	case e.SubscriptionID == "":
+		return nil, a.permanent(ErrTypeBadRequest, fmt.Sprintf("%s email has no subscription id", e.Kind))
+	}
+	to, err := mail.ParseEmail(e.To)
+	if err != nil {
+		return nil, a.permanent(ErrTypeBadRequest, fmt.Sprintf("%s email for %s: recipient %q is not an address", e.Kind, e.SubscriptionID, e.To))
+	}
+	to.Name = e.Name
+
+	data := maps.Clone(e.Data)
+	if data == nil {
+		data = map[string]string{}
+	}
+	data["name"], data["locale"] = e.Name, e.Locale
+	if data["amount"] == "" && data["amountMinor"] != "" {
+		data["amount"] = formatMinor(data["amountMinor"], data["currency"])
+	}
+
+	m := mail.NewV3Mail()
+	m.SetFrom(a.from)
+	p := mail.NewPersonalization()
+	p.AddTos(to)
+	m.AddPersonalizations(p)
+	m.AddCategories(e.Kind)
+	m.SetCustomArg("subscription_id", e.SubscriptionID)
+	if id := a.cfg.Templates[e.Kind]; id != "" {
+		m.SetTemplateID(id)
+		for k, v := range data {
+			p.SetDynamicTemplateData(k, v)
+		}
+		return m, nil
+	}
+	subject, text, html, err := body.render(data)
+	if err != nil {
+		return nil, a.permanent(ErrTypeBadRequest, fmt.Sprintf("rendering %s email: %v", e.Kind, err))
+	}
+	m.Subject = subject
+	m.AddContent(mail.NewContent("text/plain", text), mail.NewContent("text/html", html))
+	return m, nil
+}
+
+// excerpt is the start of a response body on one line.
+func excerpt(body string) string {
+	body = strings.Join(strings.Fields(body), " ")
+	if r := []rune(body); len(r) > 200 {
+		body = string(r[:200]) + "…"
+	}
+	return body
+}

@@ -1,0 +1,161 @@
+package activities
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/withings-plus/subscriptions/config"
+)
+
+func email(kind string, data map[string]string) Email {
+	return Email{SubscriptionID: "subscription-acc1", Kind: kind, To: "ada@example.com", Name: "Ada", Locale: "en", Data: data}
+}
+
+func TestSendEmailOwnBodies(t *testing.T) {
+	data := map[string]string{"amount": "9.95 EUR", "date": "2026-03-01", "trialEndsAt": "2026-04-01", "nextRetryAt": "2026-03-02",
+		"accessUntil": "2026-05-01", "appliesFrom": "2026-06-01", "reason": "insufficient_funds", "paymentIntentId": "pi_1"}
+	for _, kind := range config.EmailKinds() {
+		for _, d := range []map[string]string{nil, data} {
+			t.Run(kind, func(t *testing.T) {
+				h := newHarness(t, nil)
+				if err := run(t, h.env, h.acts.SendEmail, email(kind, d), nil); err != nil {
+					t.Fatal(err)
+				}
+				msgs := h.sink.Messages()
+				if len(msgs) != 1 {
+					t.Fatalf("%d messages", len(msgs))
+				}
+				m := msgs[0]
+				if m.From != "no-reply@withings.example" || len(m.To) != 1 || m.To[0] != "ada@example.com" ||
+					len(m.Categories) != 1 || m.Categories[0] != kind || m.CustomArgs["subscription_id"] != "subscription-acc1" {
+					t.Errorf("envelope %+v", m)
+				}
+				if m.TemplateID != "" || m.Subject == "" || !strings.HasPrefix(m.Text, "Hello Ada,") || !strings.HasPrefix(m.HTML, "<p>Hello Ada,</p>") {
+					t.Errorf("body %+v", m)
+				}
+				for _, bad := range []string{"<no value>", "{{", "  "} {
+					if strings.Contains(m.Text, bad) || strings.Contains(m.Subject, bad) {
+						t.Errorf("text %q holds %q", m.Text, bad)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestSendEmailRendersData(t *testing.T) {
+	h := newHarness(t, nil)
+	e := email("payment_receipt", map[string]string{"amountMinor": "995", "currency": "eur", "date": "1 March 2026"})
+	e.Name = "<b>Ada</b>"
+	if err := run(t, h.env, h.acts.SendEmail, e, nil); err != nil {
+		t.Fatal(err)
+	}
+	m := h.sink.Messages()[0]
+	if !strings.Contains(m.Text, "of 9.95 EUR on 1 March 2026") || !strings.Contains(m.Text, "Hello <b>Ada</b>,") {
+		t.Errorf("text %q", m.Text)
+	}
+	if !strings.Contains(m.HTML, "Hello &lt;b&gt;Ada&lt;/b&gt;,") || strings.Contains(m.HTML, "<b>") {
+		t.Errorf("html not escaped: %q", m.HTML)
+	}
+}
+
+func TestSendEmailWorkflowKeys(t *testing.T) {
+	tests := []struct {
+		kind string
+		data map[string]string
+		want string
+	}{
+		{"access_suspended", map[string]string{"outstanding": "19.90 EUR"}, "payment of 19.90 EUR after"},
+		{"withdrawal_confirmed", map[string]string{"refunded": "9.95 EUR"}, "9.95 EUR is refunded"},
+		{"price_change_notice", map[string]string{"price": "12.95 EUR", "appliesFrom": "2026-07-01"}, "change to 12.95 EUR from the payment of 2026-07-01"},
+		{"subscription_ended", map[string]string{"reason": "terminated"}, "breach of the terms of use"},
+	}
+	for _, tt := range tests {
+		h := newHarness(t, nil)
+		if err := run(t, h.env, h.acts.SendEmail, email(tt.kind, tt.data), nil); err != nil {
+			t.Fatal(err)
+		}
+		if m := h.sink.Messages()[0]; !strings.Contains(m.Text, tt.want) {
+			t.Errorf("%s: text %q lacks %q", tt.kind, m.Text, tt.want)
+		}
+	}
+}
+
+func TestSendEmailDynamicTemplate(t *testing.T) {
+	h := newHarness(t, map[string]string{"payment_failed": "d-failed"})
+	if err := run(t, h.env, h.acts.SendEmail, email("payment_failed", map[string]string{"amount": "9.95 EUR"}), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(t, h.env, h.acts.SendEmail, email("payment_receipt", nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	msgs := h.sink.Messages()
+	m := msgs[0]
+	if m.TemplateID != "d-failed" || m.Subject != "" || m.Text != "" || m.HTML != "" || m.DynamicData["amount"] != "9.95 EUR" ||
+		m.DynamicData["name"] != "Ada" || m.Categories[0] != "payment_failed" || m.CustomArgs["subscription_id"] != "subscription-acc1" {
+		t.Errorf("template message %+v", m)
+	}
+	if msgs[1].TemplateID != "" || msgs[1].Subject == "" {
+		t.Errorf("a kind without template should use the own body: %+v", msgs[1])
+	}
+}
+
+func TestSendEmailFailures(t *testing.T) {
+	tests := []struct {
+		name    string
+		fail    int
+		email   Email
+		errType string
+		retry   bool
+		msg     string
+	}{
+		{name: "sendgrid 500", fail: 500, email: email("trial_started", nil), errType: ErrTypeSendGridUnavailable, retry: true},
+		{name: "sendgrid 429", fail: 429, email: email("trial_started", nil), errType: ErrTypeSendGridUnavailable, retry: true},
+		{name: "sendgrid 400", fail: 400, email: email("trial_started", nil), errType: ErrTypeEmailRejected,
+			msg: "sendgrid rejected trial_started email: 400 "},
+		{name: "unknown kind", email: email("welcome", nil), errType: ErrTypeBadRequest, msg: `unknown email kind "welcome"`},
+		{name: "bad recipient", email: func() Email { e := email("trial_started", nil); e.To = "nobody"; return e }(), errType: ErrTypeBadRequest},
+		{name: "no subscription id", email: func() Email { e := email("trial_started", nil); e.SubscriptionID = ""; return e }(), errType: ErrTypeBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			if tt.fail != 0 {
+				h.sink.FailNext(1, tt.fail)
+			}
+			ae := appError(t, run(t, h.env, h.acts.SendEmail, tt.email, nil), tt.errType, !tt.retry)
+			if !strings.HasPrefix(ae.Message(), tt.msg) {
+				t.Errorf("message %q, want prefix %q", ae.Message(), tt.msg)
+			}
+			if n := len(h.sink.Messages()); n != 0 {
+				t.Errorf("%d messages recorded", n)
+			}
+		})
+	}
+}
+
+func TestSendEmailSendsRequestShape(t *testing.T) {
+	var gotAuth, gotPath, gotType string
+	h := newHarness(t, nil)
+	srv := newRecorder(t, func(r *http.Request) {
+		gotAuth, gotPath, gotType = r.Header.Get("Authorization"), r.URL.Path, r.Header.Get("Content-Type")
+	})
+	cfg := h.cfg
+	cfg.SendGridAPIURL = srv
+	acts := New(cfg, nil, nil)
+	if err := run(t, newEnv(acts), acts.SendEmail, email("access_restored", nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	if gotAuth != "Bearer "+sendgridKey || gotPath != "/v3/mail/send" || gotType != "application/json" {
+		t.Errorf("auth set=%v path=%q type=%q", gotAuth != "", gotPath, gotType)
+	}
+}
+
+func TestFormatMinor(t *testing.T) {
+	for in, want := range map[[2]string]string{{"995", "eur"}: "9.95 EUR", {"9950", "USD"}: "99.50 USD", {"5", "gbp"}: "0.05 GBP", {"x", "eur"}: ""} {
+		if got := formatMinor(in[0], in[1]); got != want {
+			t.Errorf("formatMinor(%v) = %q, want %q", in, got, want)
+		}
+	}
+}

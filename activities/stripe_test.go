@@ -1,0 +1,291 @@
+package activities
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/withings-plus/subscriptions/config"
+)
+
+func chargeReq(pm, key string) ChargeRequest {
+	return ChargeRequest{SubscriptionID: "subscription-acc1", Cycle: 2, Attempt: 1, AmountMinor: 995, Currency: "EUR",
+		StripeCustomerID: "cus_123", PaymentMethodID: pm, IdempotencyKey: key}
+}
+
+func TestChargeSucceeds(t *testing.T) {
+	h := newHarness(t, nil)
+	var res ChargeResult
+	if err := run(t, h.env, h.acts.Charge, chargeReq("pm_card_visa", "charge-acc1-2-1"), &res); err != nil {
+		t.Fatal(err)
+	}
+	pis := h.stripe.PaymentIntents()
+	if len(pis) != 1 || res.PaymentIntentID != pis[0].ID || res.Status != "succeeded" || res.DeclineCode != "" {
+		t.Fatalf("result %+v, payment intents %+v", res, pis)
+	}
+	reqs := h.stripe.Requests()
+	if len(reqs) != 1 || reqs[0].Method != "POST" || reqs[0].Path != "/v1/payment_intents" || reqs[0].IdempotencyKey != "charge-acc1-2-1" {
+		t.Fatalf("requests %+v", reqs)
+	}
+	want := map[string]string{"amount": "995", "currency": "eur", "customer": "cus_123", "payment_method": "pm_card_visa",
+		"confirm": "true", "off_session": "true", "metadata[subscription_id]": "subscription-acc1", "metadata[cycle]": "2", "metadata[attempt]": "1"}
+	for k, v := range want {
+		if got := reqs[0].Form.Get(k); got != v {
+			t.Errorf("form %s = %q, want %q", k, got, v)
+		}
+	}
+}
+
+func TestChargeDeclines(t *testing.T) {
+	tests := []struct{ pm, decline string }{
+		{"pm_card_chargeDeclined", "generic_decline"},
+		{"pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"},
+		{"pm_card_chargeDeclinedExpiredCard", "expired_card"},
+		{"pm_card_chargeDeclinedFraudulent", "fraudulent"},
+		{"pm_card_chargeDeclinedIncorrectCvc", "incorrect_cvc"},
+		{"pm_card_authenticationRequired", "authentication_required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pm, func(t *testing.T) {
+			h := newHarness(t, nil)
+			err := run(t, h.env, h.acts.Charge, chargeReq(tt.pm, "k1"), nil)
+			ae := appError(t, err, ErrTypePaymentDeclined, true)
+			var res ChargeResult
+			if err := ae.Details(&res); err != nil {
+				t.Fatalf("details: %v", err)
+			}
+			pis := h.stripe.PaymentIntents()
+			if len(pis) != 1 || res.PaymentIntentID != pis[0].ID || res.Status != "declined" || res.DeclineCode != tt.decline || res.Message == "" {
+				t.Errorf("details %+v, payment intents %+v", res, pis)
+			}
+			// The activity retried under the same key sees the same decline
+			// and no second PaymentIntent is created.
+			err = run(t, h.env, h.acts.Charge, chargeReq(tt.pm, "k1"), nil)
+			appError(t, err, ErrTypePaymentDeclined, true)
+			if n := len(h.stripe.PaymentIntents()); n != 1 {
+				t.Errorf("%d payment intents after a retry, want 1", n)
+			}
+		})
+	}
+}
+
+func TestChargeRetrySameKeyReplays(t *testing.T) {
+	h := newHarness(t, nil)
+	var first, second ChargeResult
+	if err := run(t, h.env, h.acts.Charge, chargeReq("pm_card_visa", "k"), &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(t, h.env, h.acts.Charge, chargeReq("pm_card_visa", "k"), &second); err != nil {
+		t.Fatal(err)
+	}
+	reqs := h.stripe.Requests()
+	if first != second || len(h.stripe.PaymentIntents()) != 1 || len(reqs) != 2 || !reqs[1].Replayed {
+		t.Errorf("first %+v second %+v requests %+v", first, second, reqs)
+	}
+	// A new dunning attempt has a new key and is a new charge.
+	if err := run(t, h.env, h.acts.Charge, chargeReq("pm_card_visa", "k2"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.stripe.PaymentIntents()); n != 2 {
+		t.Errorf("%d payment intents, want 2", n)
+	}
+}
+
+func TestChargeServerErrorThenSuccess(t *testing.T) {
+	h := newHarness(t, nil)
+	h.stripe.FailNext(1, http.StatusInternalServerError)
+	err := run(t, h.env, h.acts.Charge, chargeReq("pm_card_visa", "k"), nil)
+	appError(t, err, ErrTypeStripeUnavailable, false)
+	var res ChargeResult
+	if err := run(t, h.env, h.acts.Charge, chargeReq("pm_card_visa", "k"), &res); err != nil {
+		t.Fatal(err)
+	}
+	if pis := h.stripe.PaymentIntents(); len(pis) != 1 || res.PaymentIntentID != pis[0].ID {
+		t.Errorf("result %+v payment intents %+v", res, pis)
+	}
+}
+
+func TestStripeRetryableAnswers(t *testing.T) {
+	for _, status := range []int{429, 500, 502, 503} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			h := newHarness(t, nil)
+			h.stripe.FailNext(3, status)
+			appError(t, run(t, h.env, h.acts.Charge, chargeReq("pm_card_visa", "k"), nil), ErrTypeStripeUnavailable, false)
+			appError(t, run(t, h.env, h.acts.Refund, RefundRequest{PaymentIntentID: "pi_1", IdempotencyKey: "r"}, nil), ErrTypeStripeUnavailable, false)
+			appError(t, run(t, h.env, h.acts.CheckPaymentMethod, PaymentMethodRequest{PaymentMethodID: "pm_card_visa"}, nil), ErrTypeStripeUnavailable, false)
+			if n := len(h.stripe.PaymentIntents()); n != 0 {
+				t.Errorf("%d payment intents", n)
+			}
+		})
+	}
+}
+
+func TestStripeNetworkErrorIsRetryable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close() // nothing listens there any more
+	acts := New(config.Worker{StripeSecretKey: stripeKey, StripeAPIURL: srv.URL, SendGridAPIKey: sendgridKey,
+		SendGridAPIURL: srv.URL, EmailFrom: config.DefaultEmailFrom}, nil, nil)
+	env := newEnv(acts)
+	appError(t, run(t, env, acts.Charge, chargeReq("pm_card_visa", "k"), nil), ErrTypeStripeUnavailable, false)
+	appError(t, run(t, env, acts.SendEmail, Email{SubscriptionID: "s", Kind: "access_restored", To: "a@example.com"}, nil), ErrTypeSendGridUnavailable, false)
+}
+
+func TestChargeInvalidRequests(t *testing.T) {
+	tests := []struct {
+		name    string
+		req     ChargeRequest
+		errType string
+	}{
+		{"unknown payment method", chargeReq("pm_missing_1", "k"), ErrTypeStripeRequest},
+		{"non-card payment method", chargeReq("pm_sepa_debit_1", "k"), ErrTypeStripeRequest},
+		{"bad currency", func() ChargeRequest { r := chargeReq("pm_card_visa", "k"); r.Currency = "EURO"; return r }(), ErrTypeStripeRequest},
+		{"no idempotency key", chargeReq("pm_card_visa", ""), ErrTypeBadRequest},
+		{"zero amount", func() ChargeRequest { r := chargeReq("pm_card_visa", "k"); r.AmountMinor = 0; return r }(), ErrTypeBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			appError(t, run(t, h.env, h.acts.Charge, tt.req, nil), tt.errType, true)
+			if n := len(h.stripe.PaymentIntents()); n != 0 {
+				t.Errorf("%d payment intents", n)
+			}
+		})
+	}
+}
+
+func TestRefund(t *testing.T) {
+	h := newHarness(t, nil)
+	var charged ChargeResult
+	if err := run(t, h.env, h.acts.Charge, chargeReq("pm_card_visa", "c"), &charged); err != nil {
+		t.Fatal(err)
+	}
+	req := RefundRequest{SubscriptionID: "subscription-acc1", PaymentIntentID: charged.PaymentIntentID, IdempotencyKey: "refund-1"}
+	var first, replay, again RefundResult
+	if err := run(t, h.env, h.acts.Refund, req, &first); err != nil {
+		t.Fatal(err)
+	}
+	if first.AmountMinor != 995 || first.Status != "succeeded" || first.RefundID == "" {
+		t.Fatalf("refund %+v", first)
+	}
+	if err := run(t, h.env, h.acts.Refund, req, &replay); err != nil || replay != first {
+		t.Fatalf("replay %+v %v", replay, err)
+	}
+	// Under a new key Stripe says charge_already_refunded: the existing refund is the result.
+	req.IdempotencyKey = "refund-2"
+	if err := run(t, h.env, h.acts.Refund, req, &again); err != nil || again != first {
+		t.Fatalf("second refund %+v %v", again, err)
+	}
+	if n := len(h.stripe.Refunds()); n != 1 {
+		t.Errorf("%d refunds, want 1", n)
+	}
+	if rq := h.stripe.Requests()[1]; rq.Path != "/v1/refunds" || rq.Form.Get("payment_intent") != charged.PaymentIntentID || rq.IdempotencyKey != "refund-1" {
+		t.Errorf("refund request %+v", rq)
+	}
+	appError(t, run(t, h.env, h.acts.Refund, RefundRequest{PaymentIntentID: "pi_unknown", IdempotencyKey: "r"}, nil), ErrTypeStripeRequest, true)
+	appError(t, run(t, h.env, h.acts.Refund, RefundRequest{PaymentIntentID: "pi_1"}, nil), ErrTypeBadRequest, true)
+}
+
+func TestCheckPaymentMethod(t *testing.T) {
+	tests := []struct {
+		id, brand, errType, msg string
+	}{
+		{id: "pm_card_visa", brand: "visa"},
+		{id: "pm_card_mastercard", brand: "mastercard"},
+		{id: "pm_sepa_debit_de", errType: ErrTypeInvalidPaymentMethod, msg: "payment method pm_sepa_debit_de is a sepa_debit, only card payment methods are accepted"},
+		{id: "pm_paypal_1", errType: ErrTypeInvalidPaymentMethod, msg: "payment method pm_paypal_1 is a paypal, only card payment methods are accepted"},
+		{id: "pm_missing", errType: ErrTypeInvalidPaymentMethod, msg: "payment method pm_missing does not exist"},
+		{id: "", errType: ErrTypeInvalidPaymentMethod, msg: "payment method id is empty"},
+	}
+	h := newHarness(t, nil)
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			var res PaymentMethodResult
+			err := run(t, h.env, h.acts.CheckPaymentMethod, PaymentMethodRequest{PaymentMethodID: tt.id}, &res)
+			if tt.errType == "" {
+				if err != nil || res.Type != "card" || res.Brand != tt.brand || res.PaymentMethodID != tt.id || res.Last4 == "" {
+					t.Fatalf("result %+v err %v", res, err)
+				}
+				return
+			}
+			if ae := appError(t, err, tt.errType, true); ae.Message() != tt.msg {
+				t.Errorf("message %q, want %q", ae.Message(), tt.msg)
+			}
+		})
+	}
+}
+
+// echoAuth answers every request with an error that repeats the credentials,
+// to prove they are scrubbed from what the activities return.
+func echoAuth(status int, sendgrid bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		if sendgrid {
+			fmt.Fprintf(w, `{"errors":[{"message":"bad key %s","field":null}]}`, r.Header.Get("Authorization"))
+			return
+		}
+		fmt.Fprintf(w, `{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: %s"}}`, r.Header.Get("Authorization"))
+	})
+}
+
+func TestSecretsNeverInErrors(t *testing.T) {
+	for _, status := range []int{400, 401, 500} {
+		ss := httptest.NewServer(echoAuth(status, false))
+		ms := httptest.NewServer(echoAuth(status, true))
+		defer ss.Close()
+		defer ms.Close()
+		acts := New(config.Worker{StripeSecretKey: stripeKey, StripeAPIURL: ss.URL, SendGridAPIKey: sendgridKey,
+			SendGridAPIURL: ms.URL, EmailFrom: config.DefaultEmailFrom}, nil, nil)
+		env := newEnv(acts)
+		// run checks every returned error for the secrets.
+		for _, err := range []error{
+			run(t, env, acts.Charge, chargeReq("pm_card_visa", "k"), nil),
+			run(t, env, acts.Refund, RefundRequest{PaymentIntentID: "pi_1", IdempotencyKey: "r"}, nil),
+			run(t, env, acts.CheckPaymentMethod, PaymentMethodRequest{PaymentMethodID: "pm_1"}, nil),
+			run(t, env, acts.SendEmail, Email{SubscriptionID: "s", Kind: "access_restored", To: "a@example.com"}, nil),
+		} {
+			if err == nil {
+				t.Errorf("status %d: no error", status)
+			}
+		}
+	}
+}
+
+func TestChargeOutcome(t *testing.T) {
+	acts := New(config.Worker{StripeSecretKey: stripeKey}, nil, nil)
+	lastErr := &stripe.Error{Code: stripe.ErrorCodeCardDeclined, DeclineCode: "do_not_honor", Msg: "Your card was declined."}
+	tests := []struct {
+		pi      stripe.PaymentIntent
+		errType string
+		decline string
+	}{
+		{pi: stripe.PaymentIntent{Status: stripe.PaymentIntentStatusSucceeded}},
+		{pi: stripe.PaymentIntent{Status: stripe.PaymentIntentStatusRequiresAction}, errType: ErrTypePaymentDeclined, decline: "authentication_required"},
+		{pi: stripe.PaymentIntent{Status: stripe.PaymentIntentStatusRequiresPaymentMethod, LastPaymentError: lastErr}, errType: ErrTypePaymentDeclined, decline: "do_not_honor"},
+		{pi: stripe.PaymentIntent{Status: stripe.PaymentIntentStatusCanceled}, errType: ErrTypePaymentDeclined, decline: "canceled"},
+		{pi: stripe.PaymentIntent{Status: stripe.PaymentIntentStatusProcessing}, errType: ErrTypeStripeUnavailable},
+		{pi: stripe.PaymentIntent{Status: stripe.PaymentIntentStatusRequiresCapture}, errType: ErrTypeStripeRequest},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.pi.Status), func(t *testing.T) {
+			tt.pi.ID = "pi_x"
+			res, err := acts.chargeOutcome("charge", &tt.pi)
+			if tt.errType == "" {
+				if err != nil || res.PaymentIntentID != "pi_x" || res.Status != "succeeded" {
+					t.Fatalf("%+v %v", res, err)
+				}
+				return
+			}
+			ae := appError(t, err, tt.errType, tt.errType != ErrTypeStripeUnavailable)
+			if tt.decline != "" {
+				var details ChargeResult
+				if err := ae.Details(&details); err != nil || details.DeclineCode != tt.decline || details.PaymentIntentID != "pi_x" || details.Status != "declined" {
+					t.Errorf("details %+v %v", details, err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,129 @@
+// Package config reads the worker's settings from its environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// Defaults used when the optional variables are not set.
+const (
+	DefaultSendGridAPIURL = "https://api.sendgrid.com"
+	DefaultEmailFrom      = "Withings+ <no-reply@withings.example>"
+)
+
+// EmailKinds returns the email kinds of the contract, in a fresh slice.
+func EmailKinds() []string {
+	return []string{
+		"trial_started", "trial_ending", "payment_receipt", "payment_failed",
+		"access_suspended", "access_restored", "cancellation_confirmed",
+		"withdrawal_confirmed", "price_change_notice", "subscription_ended",
+	}
+}
+
+// TemplateVar is the environment variable holding the SendGrid dynamic
+// template ID of an email kind, e.g. SENDGRID_TEMPLATE_TRIAL_STARTED.
+func TemplateVar(kind string) string {
+	return "SENDGRID_TEMPLATE_" + strings.ToUpper(kind)
+}
+
+// Worker is what the worker needs to reach Stripe and SendGrid. The two keys
+// are secrets: String and GoString redact them and JSON omits them, so
+// printing or logging a Worker is safe.
+type Worker struct {
+	StripeSecretKey string `json:"-"` // STRIPE_SECRET_KEY, required
+	StripeAPIURL    string // STRIPE_API_URL, optional; empty means Stripe's own
+	SendGridAPIKey  string `json:"-"` // SENDGRID_API_KEY, required
+	SendGridAPIURL  string // SENDGRID_API_URL, default DefaultSendGridAPIURL
+	EmailFrom       string // EMAIL_FROM, default DefaultEmailFrom
+	// Templates maps an email kind to its SendGrid dynamic template ID; kinds
+	// without one are sent with the project's own bodies.
+	Templates map[string]string
+}
+
+// WorkerFromEnv reads a Worker through lookup (os.LookupEnv in production).
+// Blank values count as unset. The error names every missing or invalid
+// variable, never a value.
+func WorkerFromEnv(lookup func(string) (string, bool)) (Worker, error) {
+	get := func(name string) string {
+		v, _ := lookup(name)
+		return strings.TrimSpace(v)
+	}
+	w := Worker{
+		StripeSecretKey: get("STRIPE_SECRET_KEY"),
+		StripeAPIURL:    strings.TrimRight(get("STRIPE_API_URL"), "/"),
+		SendGridAPIKey:  get("SENDGRID_API_KEY"),
+		SendGridAPIURL:  strings.TrimRight(get("SENDGRID_API_URL"), "/"),
+		EmailFrom:       get("EMAIL_FROM"),
+		Templates:       map[string]string{},
+	}
+	if w.SendGridAPIURL == "" {
+		w.SendGridAPIURL = DefaultSendGridAPIURL
+	}
+	if w.EmailFrom == "" {
+		w.EmailFrom = DefaultEmailFrom
+	}
+	for _, kind := range EmailKinds() {
+		if id := get(TemplateVar(kind)); id != "" {
+			w.Templates[kind] = id
+		}
+	}
+
+	var missing []string
+	for _, req := range []struct{ name, value string }{
+		{"STRIPE_SECRET_KEY", w.StripeSecretKey},
+		{"SENDGRID_API_KEY", w.SendGridAPIKey},
+	} {
+		if req.value == "" {
+			missing = append(missing, req.name)
+		}
+	}
+	var errs []error
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("missing required environment variables: %s", strings.Join(missing, ", ")))
+	}
+	if w.StripeAPIURL != "" {
+		errs = append(errs, checkURL("STRIPE_API_URL", w.StripeAPIURL))
+	}
+	errs = append(errs, checkURL("SENDGRID_API_URL", w.SendGridAPIURL))
+	if _, err := mail.ParseAddress(w.EmailFrom); err != nil {
+		errs = append(errs, fmt.Errorf("EMAIL_FROM is not an email address such as %q: %w", DefaultEmailFrom, err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Worker{}, fmt.Errorf("worker configuration: %w", err)
+	}
+	return w, nil
+}
+
+func checkURL(name, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s must be an absolute http(s) URL", name)
+	}
+	return nil
+}
+
+// String describes w with its secrets redacted.
+func (w Worker) String() string {
+	kinds := make([]string, 0, len(w.Templates))
+	for k := range w.Templates {
+		kinds = append(kinds, k+"="+w.Templates[k])
+	}
+	sort.Strings(kinds)
+	return fmt.Sprintf("config.Worker{StripeSecretKey:%s StripeAPIURL:%q SendGridAPIKey:%s SendGridAPIURL:%q EmailFrom:%q Templates:[%s]}",
+		redact(w.StripeSecretKey), w.StripeAPIURL, redact(w.SendGridAPIKey), w.SendGridAPIURL, w.EmailFrom, strings.Join(kinds, " "))
+}
+
+// GoString is String, so %#v redacts the secrets too.
+func (w Worker) GoString() string { return w.String() }
+
+func redact(secret string) string {
+	if secret == "" {
+		return `""`
+	}
+	return "[REDACTED]"
+}

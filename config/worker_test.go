@@ -1,0 +1,105 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestWorkerFromEnv(t *testing.T) {
+	base := func() map[string]string {
+		return map[string]string{"STRIPE_SECRET_KEY": "sk_test_abc", "SENDGRID_API_KEY": "SG.xyz"}
+	}
+	with := func(kv ...string) map[string]string {
+		m := base()
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    func(*testing.T, Worker)
+		wantErr []string // substrings; nil means success
+		notErr  []string
+	}{
+		{name: "defaults", env: base(), want: func(t *testing.T, w Worker) {
+			if w.StripeSecretKey != "sk_test_abc" || w.SendGridAPIKey != "SG.xyz" || w.StripeAPIURL != "" {
+				t.Errorf("keys/url = %#v", w)
+			}
+			if w.SendGridAPIURL != DefaultSendGridAPIURL || w.EmailFrom != DefaultEmailFrom || len(w.Templates) != 0 {
+				t.Errorf("defaults = %q %q %v", w.SendGridAPIURL, w.EmailFrom, w.Templates)
+			}
+		}},
+		{name: "all set", env: with("STRIPE_API_URL", "http://localhost:12111/", "SENDGRID_API_URL", "http://localhost:9000",
+			"EMAIL_FROM", "Billing <billing@example.com>", "SENDGRID_TEMPLATE_TRIAL_STARTED", "d-1",
+			"SENDGRID_TEMPLATE_PAYMENT_FAILED", " d-2 ", "SENDGRID_TEMPLATE_UNKNOWN_KIND", "d-3"),
+			want: func(t *testing.T, w Worker) {
+				if w.StripeAPIURL != "http://localhost:12111" || w.SendGridAPIURL != "http://localhost:9000" || w.EmailFrom != "Billing <billing@example.com>" {
+					t.Errorf("got %#v", w)
+				}
+				if len(w.Templates) != 2 || w.Templates["trial_started"] != "d-1" || w.Templates["payment_failed"] != "d-2" {
+					t.Errorf("templates = %v", w.Templates)
+				}
+			}},
+		{name: "nothing set", env: map[string]string{}, wantErr: []string{"STRIPE_SECRET_KEY, SENDGRID_API_KEY"}},
+		{name: "blank stripe key", env: with("STRIPE_SECRET_KEY", "  "), wantErr: []string{"missing required environment variables: STRIPE_SECRET_KEY"}, notErr: []string{"SENDGRID_API_KEY"}},
+		{name: "missing sendgrid key", env: map[string]string{"STRIPE_SECRET_KEY": "sk_test_abc"}, wantErr: []string{"SENDGRID_API_KEY"}, notErr: []string{"sk_test_abc"}},
+		{name: "bad urls and from", env: with("STRIPE_API_URL", "localhost:12111", "SENDGRID_API_URL", "ftp://x", "EMAIL_FROM", "not an address"),
+			wantErr: []string{"STRIPE_API_URL", "SENDGRID_API_URL", "EMAIL_FROM"}, notErr: []string{"sk_test_abc", "SG.xyz"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, err := WorkerFromEnv(env(tt.env))
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				tt.want(t, w)
+				return
+			}
+			if err == nil {
+				t.Fatalf("want error containing %q, got %#v", tt.wantErr, w)
+			}
+			for _, s := range tt.wantErr {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q lacks %q", err, s)
+				}
+			}
+			for _, s := range tt.notErr {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error %q contains %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestWorkerRedactsSecrets(t *testing.T) {
+	w := Worker{StripeSecretKey: "sk_test_secret", SendGridAPIKey: "SG.secret", SendGridAPIURL: DefaultSendGridAPIURL,
+		EmailFrom: DefaultEmailFrom, Templates: map[string]string{"trial_started": "d-1"}}
+	js, _ := json.Marshal(w)
+	for _, out := range []string{fmt.Sprint(w), fmt.Sprintf("%+v", w), fmt.Sprintf("%#v", w), fmt.Sprintf("%v", &w), fmt.Sprintf("%s", w), string(js)} {
+		if strings.Contains(out, "secret") {
+			t.Errorf("secret printed: %s", out)
+		}
+	}
+	if s := w.String(); !strings.Contains(s, "[REDACTED]") || !strings.Contains(s, "trial_started=d-1") {
+		t.Errorf("String() = %s", s)
+	}
+}
+
+func TestTemplateVar(t *testing.T) {
+	if got := TemplateVar("price_change_notice"); got != "SENDGRID_TEMPLATE_PRICE_CHANGE_NOTICE" {
+		t.Errorf("TemplateVar = %q", got)
+	}
+	if n := len(EmailKinds()); n != 10 {
+		t.Errorf("EmailKinds has %d kinds", n)
+	}
+}

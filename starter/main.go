@@ -1,0 +1,30 @@
+// Command starter starts subscriptions and sends them the contract's
+// requests through the typed client. Every command prints JSON on success,
+// a clear error on standard error otherwise, and exits non-zero on failure
+// (2 for a usage error).
+//
+//	starter start --account acc-1 --email ada@example.com --customer cus_1 --payment-method pm_card_visa --plan monthly --currency EUR --offer body-scan
+//	starter cancel --account acc-1 [--reason …] [--signal]
+//	starter withdraw --account acc-1 [--signal]
+//	starter update-payment-method --account acc-1 --payment-method pm_card_visa
+//	starter change-plan --account acc-1 --plan annual
+//	starter price-change --account acc-1 --price-minor 1095 --effective-at 2027-03-01T00:00:00Z
+//	starter terminate --account acc-1 --reason "…"
+//	starter state --account acc-1
+//	starter list [--status past_due] [--limit 50]
+//
+// It connects to Temporal with the SDK's standard environment variables
+// (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …).
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, dial))
+}
