@@ -77,6 +77,11 @@ func (a *Activities) buildMail(e Email) (*mail.SGMailV3, error) {
 	m.AddPersonalizations(p)
 	m.AddCategories(e.Kind)
 	m.SetCustomArg("subscription_id", e.SubscriptionID)
+	if a.cfg.SendGridSandbox {
+		settings := mail.NewMailSettings()
+		settings.SetSandboxMode(mail.NewSetting(true))
+		m.SetMailSettings(settings)
+	}
 	if id := a.cfg.Templates[e.Kind]; id != "" {
 		m.SetTemplateID(id)
 		for k, v := range data {

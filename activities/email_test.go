@@ -1,6 +1,8 @@
 package activities
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -156,6 +158,32 @@ func TestFormatMinor(t *testing.T) {
 	for in, want := range map[[2]string]string{{"995", "eur"}: "9.95 EUR", {"9950", "USD"}: "99.50 USD", {"5", "gbp"}: "0.05 GBP", {"x", "eur"}: ""} {
 		if got := formatMinor(in[0], in[1]); got != want {
 			t.Errorf("formatMinor(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSendEmailSandboxMode(t *testing.T) {
+	for _, sandbox := range []bool{false, true} {
+		var body []byte
+		h := newHarness(t, nil)
+		srv := newRecorder(t, func(r *http.Request) { body, _ = io.ReadAll(r.Body) })
+		cfg := h.cfg
+		cfg.SendGridAPIURL, cfg.SendGridSandbox = srv, sandbox
+		acts := New(cfg, nil, nil)
+		if err := run(t, newEnv(acts), acts.SendEmail, email("access_restored", nil), nil); err != nil {
+			t.Fatal(err)
+		}
+		var sent struct {
+			MailSettings *struct {
+				SandboxMode *struct{ Enable bool } `json:"sandbox_mode"`
+			} `json:"mail_settings"`
+		}
+		if err := json.Unmarshal(body, &sent); err != nil {
+			t.Fatal(err)
+		}
+		got := sent.MailSettings != nil && sent.MailSettings.SandboxMode != nil && sent.MailSettings.SandboxMode.Enable
+		if got != sandbox {
+			t.Errorf("sandbox %v: request asked for sandbox mode %v: %s", sandbox, got, body)
 		}
 	}
 }

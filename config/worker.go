@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -40,6 +41,9 @@ type Worker struct {
 	SendGridAPIKey  string `json:"-"` // SENDGRID_API_KEY, required
 	SendGridAPIURL  string // SENDGRID_API_URL, default DefaultSendGridAPIURL
 	EmailFrom       string // EMAIL_FROM, default DefaultEmailFrom
+	// SendGridSandbox (SENDGRID_SANDBOX=true) asks SendGrid to validate each
+	// message without delivering it.
+	SendGridSandbox bool
 	// Templates maps an email kind to its SendGrid dynamic template ID; kinds
 	// without one are sent with the project's own bodies.
 	Templates map[string]string
@@ -60,6 +64,14 @@ func WorkerFromEnv(lookup func(string) (string, bool)) (Worker, error) {
 		SendGridAPIURL:  strings.TrimRight(get("SENDGRID_API_URL"), "/"),
 		EmailFrom:       get("EMAIL_FROM"),
 		Templates:       map[string]string{},
+	}
+	var errs []error
+	if raw := get("SENDGRID_SANDBOX"); raw != "" {
+		sandbox, err := strconv.ParseBool(raw)
+		if err != nil {
+			errs = append(errs, errors.New("SENDGRID_SANDBOX must be true or false"))
+		}
+		w.SendGridSandbox = sandbox
 	}
 	if w.SendGridAPIURL == "" {
 		w.SendGridAPIURL = DefaultSendGridAPIURL
@@ -82,7 +94,6 @@ func WorkerFromEnv(lookup func(string) (string, bool)) (Worker, error) {
 			missing = append(missing, req.name)
 		}
 	}
-	var errs []error
 	if len(missing) > 0 {
 		errs = append(errs, fmt.Errorf("missing required environment variables: %s", strings.Join(missing, ", ")))
 	}

@@ -48,6 +48,12 @@ func TestWorkerFromEnv(t *testing.T) {
 					t.Errorf("templates = %v", w.Templates)
 				}
 			}},
+		{name: "sandbox", env: with("SENDGRID_SANDBOX", "true"), want: func(t *testing.T, w Worker) {
+			if !w.SendGridSandbox {
+				t.Error("SENDGRID_SANDBOX=true not read")
+			}
+		}},
+		{name: "bad sandbox", env: with("SENDGRID_SANDBOX", "maybe"), wantErr: []string{"SENDGRID_SANDBOX must be true or false"}},
 		{name: "nothing set", env: map[string]string{}, wantErr: []string{"STRIPE_SECRET_KEY, SENDGRID_API_KEY"}},
 		{name: "blank stripe key", env: with("STRIPE_SECRET_KEY", "  "), wantErr: []string{"missing required environment variables: STRIPE_SECRET_KEY"}, notErr: []string{"SENDGRID_API_KEY"}},
 		{name: "missing sendgrid key", env: map[string]string{"STRIPE_SECRET_KEY": "sk_test_abc"}, wantErr: []string{"SENDGRID_API_KEY"}, notErr: []string{"sk_test_abc"}},
