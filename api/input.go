@@ -98,7 +98,17 @@ func (in *Input) UnmarshalJSON(b []byte) error {
 			continue
 		}
 		if err := json.Unmarshal(fields[k], target); err != nil {
-			errs = append(errs, fmt.Errorf("%s: wrong type: %s", k, typeName(fields[k])))
+			name, got := k, typeName(fields[k])
+			// Name the wrong value itself when it sits inside the field
+			// (testClock.speedup, an element of dunningDays).
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				if te.Field != "" {
+					name = k + "." + te.Field
+				}
+				got = "got " + te.Value
+			}
+			errs = append(errs, fmt.Errorf("%s: wrong type: %s", name, got))
 		}
 	}
 	in.decodeErr = errors.Join(errs...)
@@ -176,7 +186,8 @@ func (in *Input) Validate(now time.Time) error {
 		return invalid("email", "%q is not a valid email address", in.Email)
 	}
 	if in.Locale != "" {
-		if _, err := language.Parse(in.Locale); err != nil {
+		// language.Parse also takes the POSIX form en_US, which is not BCP 47.
+		if _, err := language.Parse(in.Locale); err != nil || strings.Contains(in.Locale, "_") {
 			return invalid("locale", "%q is not a BCP 47 language tag", in.Locale)
 		}
 	}

@@ -183,3 +183,10 @@ func (s *Subscription) CheckPaymentMethodUpdate(id string) error {
 	}
 	return api.ValidPaymentMethodID(id)
 }
+
+// Expire ends a canceled subscription once its access has run out.
+func (s *Subscription) Expire(now time.Time) {
+	if s.Canceled && !s.Ended && !now.Before(s.AccessUntil) {
+		s.end(s.AccessUntil, api.EndCanceled)
+	}
+}

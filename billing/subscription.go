@@ -110,10 +110,12 @@ func (s *Subscription) NextDue() time.Time { return BillingDate(s.Anchor, s.Plan
 // InTrial reports whether no cycle has fallen due yet under a granted trial.
 func (s *Subscription) InTrial() bool { return s.TrialGranted && s.Cycle == 0 }
 
-// Suspended reports whether a cycle is still unpaid after its last dunning retry.
+// Suspended reports whether a cycle is still unpaid after its last dunning
+// retry. A cycle whose first attempt has not been answered yet has not failed
+// (this matters with an empty schedule, where no retry follows).
 func (s *Subscription) Suspended() bool {
 	for _, d := range s.Open {
-		if d.Retries >= len(s.Dunning) {
+		if d.Attempts > 0 && d.Retries >= len(s.Dunning) {
 			return true
 		}
 	}
@@ -222,10 +224,14 @@ func (s *Subscription) retryTime(d Due) (time.Time, bool) {
 	return at, ok
 }
 
-// NextChargeAt is when money is next asked for: a retry or the next billing date.
+// NextChargeAt is when money is next asked for: a retry or the next billing
+// date. An ended subscription asks for nothing more.
 func (s *Subscription) NextChargeAt() (time.Time, bool) {
 	var next time.Time
 	found := false
+	if s.Ended {
+		return next, false
+	}
 	for _, d := range s.Open {
 		if at, ok := s.retryTime(d); ok && (!found || at.Before(next)) {
 			next, found = at, true
