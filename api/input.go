@@ -51,7 +51,7 @@ type Input struct {
 	TestClock        *TestClock `json:"testClock,omitempty"`
 	// DunningDays is the retry schedule after a declined charge, in days after
 	// the due date, strictly increasing. Default: 1, 3, 5, 7.
-	DunningDays []int `json:"dunningDays,omitempty"`
+	DunningDays []int `json:"dunningDays"` // null: the default; []: no retry
 	// Continued is set by the workflow itself when it continues as new: the
 	// state it carries over. Never set it when starting a subscription.
 	Continued json.RawMessage `json:"continued,omitempty"`
@@ -70,11 +70,12 @@ type TestClock struct {
 // reported by Validate as an InvalidInput naming the field, instead of
 // failing the decoding of the whole workflow input.
 func (in *Input) UnmarshalJSON(b []byte) error {
+	*in = Input{}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(b, &fields); err != nil {
-		return fmt.Errorf("subscription input must be a JSON object: %w", err)
+		in.decodeErr = fmt.Errorf("input: must be a JSON object, %s", typeName(b))
+		return nil
 	}
-	*in = Input{}
 	targets := map[string]any{
 		"accountId": &in.AccountID, "email": &in.Email, "name": &in.Name,
 		"locale": &in.Locale, "stripeCustomerId": &in.StripeCustomerID,
@@ -130,7 +131,27 @@ func typeName(raw json.RawMessage) string {
 	}
 }
 
+// validEmail accepts a bare address whose domain is a dotted host name.
+func validEmail(s string) bool {
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Address != s || addr.Name != "" {
+		return false
+	}
+	domain := s[strings.LastIndexByte(s, '@')+1:]
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if !hostLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
 var (
+	hostLabel        = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 	accountIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	customerPattern  = regexp.MustCompile(`^cus_[A-Za-z0-9_]+$`)
 	paymentPattern   = regexp.MustCompile(`^pm_[A-Za-z0-9_]+$`)
@@ -182,7 +203,7 @@ func (in *Input) Validate(now time.Time) error {
 	if !accountIDPattern.MatchString(in.AccountID) {
 		return invalid("accountId", "%q must be 1 to 64 of A-Z a-z 0-9 _ -", in.AccountID)
 	}
-	if addr, err := mail.ParseAddress(in.Email); err != nil || addr.Address != in.Email || addr.Name != "" {
+	if !validEmail(in.Email) {
 		return invalid("email", "%q is not a valid email address", in.Email)
 	}
 	if in.Locale != "" {

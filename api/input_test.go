@@ -431,3 +431,33 @@ func TestNotAnObject(t *testing.T) {
 		}
 	}
 }
+
+func TestInputEdgeCases(t *testing.T) {
+	now := time.Date(2026, 1, 31, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		json, field string
+	}{
+		{`[]`, "input"},
+		{`"x"`, "input"},
+		{`3`, "input"},
+		{`{"accountId":"a","email":"a@b"}`, "email"},
+		{`{"accountId":"a","email":"a@-b.com"}`, "email"},
+	} {
+		var in api.Input
+		if err := json.Unmarshal([]byte(tc.json), &in); err != nil {
+			t.Fatalf("%s: decoding failed instead of reporting InvalidInput: %v", tc.json, err)
+		}
+		var ie *api.InputError
+		if err := in.Validate(now); !errors.As(err, &ie) || ie.Field != tc.field {
+			t.Errorf("%s: got %v, want an error on %s", tc.json, err, tc.field)
+		}
+	}
+	// An explicit empty dunning schedule survives a JSON round trip; an absent one stays absent.
+	for _, days := range [][]int{nil, {}} {
+		b, _ := json.Marshal(api.Input{DunningDays: days})
+		var back api.Input
+		if err := json.Unmarshal(b, &back); err != nil || (back.DunningDays == nil) != (days == nil) {
+			t.Errorf("dunningDays %#v came back as %#v (%s)", days, back.DunningDays, b)
+		}
+	}
+}

@@ -69,8 +69,9 @@ type Due struct {
 	// RetryErrorAt is set when the last attempt got no answer (Stripe
 	// unreachable): the same attempt, under the same idempotency key, is made
 	// again then.
-	RetryErrorAt  *time.Time `json:"retryErrorAt,omitempty"`
-	ErrorWasRetry bool       `json:"errorWasRetry,omitempty"`
+	RetryErrorAt         *time.Time `json:"retryErrorAt,omitempty"`
+	ErrorWasRetry        bool       `json:"errorWasRetry,omitempty"`
+	ErrorPaymentMethodID string     `json:"errorPaymentMethodId,omitempty"`
 }
 
 // Start describes a new subscription.
@@ -134,7 +135,7 @@ func (s *Subscription) Status() string {
 		return api.StatusCanceling
 	case s.Suspended():
 		return api.StatusSuspended
-	case len(s.Open) > 0:
+	case s.declined():
 		return api.StatusPastDue
 	case s.InTrial():
 		return api.StatusTrialing
@@ -143,11 +144,20 @@ func (s *Subscription) Status() string {
 	}
 }
 
-// Outstanding is the sum of the unpaid cycles.
+// declined reports whether an open cycle has had a declined attempt. A cycle
+// whose charge is in flight, or was never answered, is not past due yet.
+func (s *Subscription) declined() bool {
+	return slices.ContainsFunc(s.Open, func(d Due) bool { return d.Attempts > 0 })
+}
+
+// Outstanding is the sum of the cycles left unpaid by a declined attempt.
+// A charge in flight, or never answered, is pending, not outstanding.
 func (s *Subscription) Outstanding() int64 {
 	var sum int64
 	for _, d := range s.Open {
-		sum += d.AmountMinor
+		if d.Attempts > 0 {
+			sum += d.AmountMinor
+		}
 	}
 	return sum
 }
@@ -245,11 +255,12 @@ func (s *Subscription) NextChargeAt() (time.Time, bool) {
 
 // Charge is one attempt to collect a cycle, for the workflow to perform.
 type Charge struct {
-	Cycle       int
-	Attempt     int
-	AmountMinor int64
-	DueAt       time.Time
-	Retry       bool // a scheduled dunning retry
+	Cycle           int
+	Attempt         int
+	AmountMinor     int64
+	DueAt           time.Time
+	PaymentMethodID string
+	Retry           bool // a scheduled dunning retry
 }
 
 // IdempotencyKey is the Stripe Idempotency-Key of a charge attempt: stable
@@ -271,7 +282,7 @@ func (s *Subscription) StartCycle() Charge {
 	s.Cycle++
 	d := Due{Cycle: s.Cycle, AmountMinor: s.PriceAt(s.Plan, due), DueAt: due}
 	s.Open = append(s.Open, d)
-	return Charge{Cycle: d.Cycle, Attempt: 0, AmountMinor: d.AmountMinor, DueAt: due}
+	return Charge{Cycle: d.Cycle, Attempt: 0, AmountMinor: d.AmountMinor, DueAt: due, PaymentMethodID: s.PaymentMethodID}
 }
 
 // RetryCharge is the charge of the retry of the open cycle.
@@ -281,16 +292,23 @@ func (s *Subscription) RetryCharge(cycle int) (Charge, bool) {
 		return Charge{}, false
 	}
 	d := s.Open[i]
-	retry := d.RetryErrorAt == nil || d.ErrorWasRetry
-	return Charge{Cycle: cycle, Attempt: d.Attempts, AmountMinor: d.AmountMinor, DueAt: d.DueAt, Retry: retry}, true
+	c := Charge{Cycle: cycle, Attempt: d.Attempts, AmountMinor: d.AmountMinor, DueAt: d.DueAt, PaymentMethodID: s.PaymentMethodID, Retry: true}
+	if d.RetryErrorAt != nil { // the unanswered attempt again, exactly as it was sent
+		c.Retry, c.PaymentMethodID = d.ErrorWasRetry, d.ErrorPaymentMethodID
+	}
+	return c, true
 }
 
 // Collectable lists a charge for every open cycle, oldest first: what a new
-// payment method is asked for at once.
+// payment method is asked for at once. A cycle whose last attempt was never
+// answered is left to be made again under its own key, so that it cannot be
+// charged twice.
 func (s *Subscription) Collectable() []Charge {
 	out := make([]Charge, 0, len(s.Open))
 	for _, d := range s.Open {
-		out = append(out, Charge{Cycle: d.Cycle, Attempt: d.Attempts, AmountMinor: d.AmountMinor, DueAt: d.DueAt})
+		if d.RetryErrorAt == nil {
+			out = append(out, Charge{Cycle: d.Cycle, Attempt: d.Attempts, AmountMinor: d.AmountMinor, DueAt: d.DueAt, PaymentMethodID: s.PaymentMethodID})
+		}
 	}
 	return out
 }
@@ -299,11 +317,14 @@ func (s *Subscription) openIndex(cycle int) int {
 	return slices.IndexFunc(s.Open, func(d Due) bool { return d.Cycle == cycle })
 }
 
-// Paid records a successful charge: the cycle is no longer due.
+// Paid records a successful charge: the cycle is no longer due. An answer
+// for a cycle that is not open is ignored, so it is never recorded twice.
 func (s *Subscription) Paid(c Charge, paymentIntentID string, now time.Time) {
-	if i := s.openIndex(c.Cycle); i >= 0 {
-		s.Open = slices.Delete(s.Open, i, i+1)
+	i := s.openIndex(c.Cycle)
+	if i < 0 {
+		return
 	}
+	s.Open = slices.Delete(s.Open, i, i+1)
 	s.addPayment(api.Payment{Cycle: c.Cycle, AmountMinor: c.AmountMinor, Currency: s.Currency,
 		Status: api.PaymentSucceeded, PaymentIntentID: paymentIntentID, At: now, Attempt: c.Attempt})
 }
@@ -321,7 +342,7 @@ func (s *Subscription) Declined(c Charge, paymentIntentID, code string, now time
 	if c.Retry {
 		d.Retries++
 	}
-	d.RetryErrorAt, d.ErrorWasRetry = nil, false
+	d.RetryErrorAt, d.ErrorWasRetry, d.ErrorPaymentMethodID = nil, false, ""
 	s.addPayment(api.Payment{Cycle: c.Cycle, AmountMinor: c.AmountMinor, Currency: s.Currency,
 		Status: api.PaymentFailed, PaymentIntentID: paymentIntentID, At: now, Attempt: c.Attempt, DeclineCode: code})
 	if s.Canceled && s.Suspended() {
@@ -337,6 +358,7 @@ func (s *Subscription) Unanswered(c Charge, retryAt time.Time) {
 		s.Open[i].Attempts = c.Attempt
 		s.Open[i].RetryErrorAt = &retryAt
 		s.Open[i].ErrorWasRetry = c.Retry
+		s.Open[i].ErrorPaymentMethodID = c.PaymentMethodID
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/withings-plus/subscriptions/activities"
@@ -210,7 +211,7 @@ func (w *run) withdraw(ctx workflow.Context) (api.WithdrawResult, error) {
 		}
 		var res activities.RefundResult
 		if err := workflow.ExecuteActivity(refundOptions(ctx), acts.Refund, req).Get(ctx, &res); err != nil {
-			return api.WithdrawResult{}, fmt.Errorf("refund of payment %s failed, withdraw again to retry: %w", p.PaymentIntentID, err)
+			return api.WithdrawResult{}, requestError(err, "refund of payment %s failed, withdraw again to retry", p.PaymentIntentID)
 		}
 		w.sub.Refunded(p.PaymentIntentID, res.RefundID)
 	}
@@ -235,9 +236,20 @@ func (w *run) updatePaymentMethod(ctx workflow.Context, id string) (api.UpdatePa
 	var pm activities.PaymentMethodResult
 	req := activities.PaymentMethodRequest{PaymentMethodID: id}
 	if err := workflow.ExecuteActivity(lookupOptions(ctx), acts.CheckPaymentMethod, req).Get(ctx, &pm); err != nil {
-		return api.UpdatePaymentMethodResult{}, fmt.Errorf("payment method %s not accepted: %w", id, err)
+		return api.UpdatePaymentMethodResult{}, requestError(err, "payment method %s not accepted", id)
 	}
 	w.sub.PaymentMethodID = id
 	w.collect(ctx)
 	return api.UpdatePaymentMethodResult{Status: w.sub.Status(), OutstandingMinor: w.sub.Outstanding()}, nil
+}
+
+// requestError is the error a caller sees when an activity failed: what
+// failed, then the activity's own message, without the activity's envelope.
+func requestError(err error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return temporal.NewNonRetryableApplicationError(msg+": "+appErr.Message(), appErr.Type(), nil)
+	}
+	return temporal.NewNonRetryableApplicationError(msg+": "+err.Error(), "ActivityFailed", nil)
 }

@@ -173,7 +173,7 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 		AmountMinor:      c.AmountMinor,
 		Currency:         w.sub.Currency,
 		StripeCustomerID: w.in.StripeCustomerID,
-		PaymentMethodID:  w.sub.PaymentMethodID,
+		PaymentMethodID:  c.PaymentMethodID,
 		IdempotencyKey:   w.sub.IdempotencyKey(c),
 	}
 	var res activities.ChargeResult

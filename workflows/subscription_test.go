@@ -169,8 +169,8 @@ func TestDunningSuspensionAndRecoveryByCardUpdate(t *testing.T) {
 	if secondCycle.Cycle != 2 || secondCycle.OutstandingMinor != 1990 || secondCycle.Status != api.StatusSuspended {
 		t.Fatalf("second cycle: cycle %d outstanding %d status %s", secondCycle.Cycle, secondCycle.OutstandingMinor, secondCycle.Status)
 	}
-	if rejected.err == nil || !strings.Contains(rejected.err.Error(), "only card") {
-		t.Fatalf("non-card payment method: %+v", rejected)
+	if rejected.err == nil || !strings.HasPrefix(rejected.err.Error(), "payment method pm_sepa_debit_1 not accepted: payment method pm_sepa_debit_1 is a sepa_debit, only card payment methods are accepted (") {
+		t.Fatalf("non-card payment method: %v", rejected.err)
 	}
 	var r api.UpdatePaymentMethodResult
 	updated.decode(t, &r)
