@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -11,6 +13,6 @@ import (
 // Register registers the Subscription workflow, under the contract's
 // workflow type, and the activities it calls on a worker.
 func Register(r worker.Registry, a *activities.Activities) {
-	r.RegisterWorkflowWithOptions(Subscription, workflow.RegisterOptions{Name: api.WorkflowType})
+	r.RegisterWorkflowWithOptions(WithWallClock(time.Now), workflow.RegisterOptions{Name: api.WorkflowType})
 	r.RegisterActivity(a)
 }

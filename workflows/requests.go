@@ -33,7 +33,7 @@ func (w *run) registerHandlers(ctx workflow.Context) error {
 		if w.sub == nil {
 			return api.State{}, errors.New("the subscription is still opening")
 		}
-		return w.state(ctx), nil
+		return w.state(ctx, w.queryNow(ctx)), nil
 	}); err != nil {
 		return err
 	}

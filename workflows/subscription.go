@@ -43,13 +43,30 @@ type run struct {
 	inbox  []*request
 	emails int // emails in flight
 	sa     searchAttributes
+	wall   func() time.Time // for queries only; nil: workflow time
 }
 
 // Subscription is the workflow of one customer's subscription. Its input is
 // validated (an invalid one fails it with an InvalidInput error naming the
 // field); its result, when it ends, is its final state.
+//
+// Its state query reads the subscription's clock at the last workflow task;
+// the worker registers it with WithWallClock so that the query reads it now.
 func Subscription(ctx workflow.Context, in api.Input) (api.State, error) {
-	w := &run{}
+	return subscription(ctx, in, nil)
+}
+
+// WithWallClock is Subscription whose state query reads the clock at the
+// wall time wall() rather than at the workflow's last task (queries leave
+// no history, so this keeps replay deterministic).
+func WithWallClock(wall func() time.Time) func(workflow.Context, api.Input) (api.State, error) {
+	return func(ctx workflow.Context, in api.Input) (api.State, error) {
+		return subscription(ctx, in, wall)
+	}
+}
+
+func subscription(ctx workflow.Context, in api.Input, wall func() time.Time) (api.State, error) {
+	w := &run{wall: wall}
 	if err := w.registerHandlers(ctx); err != nil {
 		return api.State{}, err
 	}
@@ -138,7 +155,7 @@ func (w *run) live(ctx workflow.Context) (api.State, error) {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && w.emails == 0 }); err != nil {
 		return api.State{}, err
 	}
-	return w.state(ctx), nil
+	return w.state(ctx, w.now(ctx)), nil
 }
 
 // onEvent handles the next thing that fell due on the subscription's clock.
@@ -227,14 +244,31 @@ func (w *run) continueAsNew(ctx workflow.Context) error {
 	}
 	next := w.in
 	next.Continued = state
-	return workflow.NewContinueAsNewError(ctx, Subscription, next)
+	return workflow.NewContinueAsNewError(ctx, api.WorkflowType, next)
+}
+
+// queryNow is the subscription's clock for a query: at the wall time when
+// the worker gave one, never before the workflow's own time.
+func (w *run) queryNow(ctx workflow.Context) time.Time {
+	real := workflow.Now(ctx)
+	if w.wall != nil {
+		real = later(real, w.wall())
+	}
+	return w.clock.Now(real)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // now is the subscription's clock.
 func (w *run) now(ctx workflow.Context) time.Time { return w.clock.Now(workflow.Now(ctx)) }
 
-func (w *run) state(ctx workflow.Context) api.State {
-	st := w.sub.State(w.now(ctx))
+func (w *run) state(ctx workflow.Context, now time.Time) api.State {
+	st := w.sub.State(now)
 	st.ContinuedAsNewTimes = w.runs
 	return st
 }

@@ -1,0 +1,171 @@
+// Command local runs the whole system on this machine in one command: the
+// Temporal dev server with its web UI and the contract's search attributes
+// (the CLI is built once from the Go module proxy), the worker, and a demo of
+// subscriptions on a fast test clock walking every path, shown as a live
+// table. Stop it with Ctrl-C.
+//
+// Without STRIPE_SECRET_KEY and SENDGRID_API_KEY it uses the project's local
+// stand-ins: a Stripe test double that honours Stripe's test payment methods
+// and idempotency keys, and a mail sink that prints what would have been
+// sent. With the keys it talks to Stripe's test mode and to SendGrid
+// (-sendgrid-sandbox: SendGrid validates without delivering).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	tclient "go.temporal.io/sdk/client"
+
+	"github.com/withings-plus/subscriptions/client"
+	"github.com/withings-plus/subscriptions/config"
+	"github.com/withings-plus/subscriptions/internal/devstack"
+	"github.com/withings-plus/subscriptions/internal/mailsink"
+	"github.com/withings-plus/subscriptions/internal/stripefake"
+)
+
+type options struct {
+	port, uiPort int
+	speedup      float64
+	runFor       time.Duration
+	demo         bool
+	sandbox      bool
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.port, "port", 7233, "Temporal frontend port")
+	flag.IntVar(&o.uiPort, "ui-port", 8233, "Temporal web UI port")
+	flag.Float64Var(&o.speedup, "speedup", 2*86400, "demo test clock speed-up (subscription seconds per real second)")
+	flag.DurationVar(&o.runFor, "for", 0, "stop by itself after this long (0: run until Ctrl-C)")
+	flag.BoolVar(&o.demo, "demo", true, "run the demo subscriptions")
+	flag.BoolVar(&o.sandbox, "sendgrid-sandbox", false, "with SENDGRID_API_KEY: SendGrid's sandbox mode (validated, not delivered)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.runFor > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.runFor)
+		defer cancel()
+	}
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "local:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, out io.Writer) error {
+	log := newEventLog(out)
+	bin, err := devstack.BinDir()
+	if err != nil {
+		return err
+	}
+	cli, err := devstack.TemporalCLI(ctx, bin, out)
+	if err != nil {
+		return err
+	}
+	serverLog, err := os.Create(filepath.Join(os.TempDir(), "withings-plus-temporal.log"))
+	if err != nil {
+		return err
+	}
+	defer serverLog.Close()
+	fmt.Fprintf(out, "starting the Temporal dev server on :%d (UI :%d; its log: %s)…\n", o.port, o.uiPort, serverLog.Name())
+	server, err := devstack.StartServer(ctx, cli, devstack.ServerOptions{Port: o.port, UIPort: o.uiPort, Log: serverLog})
+	if err != nil {
+		return err
+	}
+	defer server.Stop()
+
+	cfg, stopStandIns, err := workerConfig(o, log)
+	if err != nil {
+		return err
+	}
+	defer stopStandIns()
+	tc, err := tclient.Dial(tclient.Options{HostPort: server.Address, Logger: devstack.QuietLogger{}})
+	if err != nil {
+		return fmt.Errorf("connect to the dev server: %w", err)
+	}
+	defer tc.Close()
+	w, err := devstack.StartWorker(tc, cfg)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	fmt.Fprintf(out, "worker running (%s)\nTemporal UI: %s\n", cfg.String(), server.UIURL)
+
+	if o.demo {
+		err = runDemo(ctx, client.New(tc), o.speedup, server.UIURL, log, out)
+	} else {
+		<-ctx.Done()
+	}
+	fmt.Fprintln(out, "stopping: worker, stand-ins, dev server…")
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
+}
+
+// workerConfig reads the worker's settings from the environment, putting
+// the local stand-ins in place of Stripe and SendGrid when their keys are absent.
+func workerConfig(o options, log *eventLog) (config.Worker, func(), error) {
+	var closers []func()
+	stopAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	env := map[string]string{}
+	lookup := func(k string) (string, bool) {
+		if v, ok := env[k]; ok {
+			return v, true
+		}
+		return os.LookupEnv(k)
+	}
+	if os.Getenv("STRIPE_SECRET_KEY") == "" {
+		url, stop, err := serve(stripefake.New())
+		if err != nil {
+			return config.Worker{}, stopAll, err
+		}
+		closers = append(closers, stop)
+		env["STRIPE_SECRET_KEY"], env["STRIPE_API_URL"] = "sk_test_local_stand_in", url
+		log.add("Stripe: local stand-in at %s (no STRIPE_SECRET_KEY)", url)
+	} else if strings.HasPrefix(os.Getenv("STRIPE_SECRET_KEY"), "sk_live_") {
+		return config.Worker{}, stopAll, errors.New("refusing a live Stripe key: the local run is for test mode keys (sk_test_…)")
+	}
+	if os.Getenv("SENDGRID_API_KEY") == "" {
+		sink := mailsink.New(mailsink.Printer(log))
+		url, stop, err := serve(sink)
+		if err != nil {
+			return config.Worker{}, stopAll, err
+		}
+		closers = append(closers, stop)
+		env["SENDGRID_API_KEY"], env["SENDGRID_API_URL"] = "SG.local-stand-in", url
+		log.add("SendGrid: local mail sink at %s (no SENDGRID_API_KEY); mails are listed below", url)
+	}
+	cfg, err := config.WorkerFromEnv(lookup)
+	cfg.SendGridSandbox = cfg.SendGridSandbox || o.sandbox
+	return cfg, stopAll, err
+}
+
+// serve serves h on a free loopback port.
+func serve(h http.Handler) (string, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	return "http://" + l.Addr().String(), func() { srv.Close() }, nil
+}
