@@ -112,12 +112,20 @@ func (c *Client) Terminate(ctx context.Context, accountID string, req api.Termin
 
 // SignalCancel sends the cancel signal (fire and forget).
 func (c *Client) SignalCancel(ctx context.Context, accountID string, req api.CancelRequest) error {
-	return c.tc.SignalWorkflow(ctx, api.WorkflowID(accountID), "", api.SignalCancel, req)
+	return c.signal(ctx, accountID, api.SignalCancel, req)
 }
 
 // SignalWithdraw sends the withdraw signal (fire and forget).
 func (c *Client) SignalWithdraw(ctx context.Context, accountID string) error {
-	return c.tc.SignalWorkflow(ctx, api.WorkflowID(accountID), "", api.SignalWithdraw, api.WithdrawRequest{})
+	return c.signal(ctx, accountID, api.SignalWithdraw, api.WithdrawRequest{})
+}
+
+func (c *Client) signal(ctx context.Context, accountID, name string, arg any) error {
+	id := api.WorkflowID(accountID)
+	if err := c.tc.SignalWorkflow(ctx, id, "", name, arg); err != nil {
+		return fmt.Errorf("signal %s to subscription %s: %w", name, id, err)
+	}
+	return nil
 }
 
 // State reads the subscription's state: the query on a running workflow, or

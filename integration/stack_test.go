@@ -6,7 +6,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -14,78 +13,33 @@ import (
 	tclient "go.temporal.io/sdk/client"
 
 	"github.com/withings-plus/subscriptions/client"
-	"github.com/withings-plus/subscriptions/config"
 	"github.com/withings-plus/subscriptions/internal/devstack"
 	"github.com/withings-plus/subscriptions/internal/mailsink"
 	"github.com/withings-plus/subscriptions/internal/stripefake"
 )
 
-// stack is the system under test, shared by the package's tests.
-type stack struct {
-	server *devstack.Server
+// sys is the system under test, shared by the package's tests.
+var sys struct {
 	tc     tclient.Client
 	client *client.Client
 	stripe *stripefake.Server
 	mail   *mailsink.Server
 }
 
-var sys *stack
-
 func TestMain(m *testing.M) {
 	if os.Getenv("SUBSCRIPTIONS_SKIP_INTEGRATION") != "" {
 		fmt.Println("integration tests skipped: SUBSCRIPTIONS_SKIP_INTEGRATION is set")
 		os.Exit(0)
 	}
-	s, stop, err := start()
+	stack, err := devstack.StartStack(context.Background(), os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration: cannot bring up the stack:", err)
 		os.Exit(1)
 	}
-	sys = s
+	sys.tc, sys.client, sys.stripe, sys.mail = stack.Client, client.New(stack.Client), stack.Stripe, stack.Mail
 	code := m.Run()
-	stop()
+	stack.Stop()
 	os.Exit(code)
-}
-
-func start() (*stack, func(), error) {
-	ctx := context.Background()
-	bin, err := devstack.BinDir()
-	if err != nil {
-		return nil, nil, err
-	}
-	cli, err := devstack.TemporalCLI(ctx, bin, os.Stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	server, err := devstack.StartServer(ctx, cli, devstack.ServerOptions{Headless: true})
-	if err != nil {
-		return nil, nil, err
-	}
-	s := &stack{server: server, stripe: stripefake.New(), mail: mailsink.New()}
-	stripeHTTP := httptest.NewServer(s.stripe)
-	mailHTTP := httptest.NewServer(s.mail)
-	s.tc, err = tclient.Dial(tclient.Options{HostPort: server.Address, Logger: devstack.QuietLogger{}})
-	if err != nil {
-		server.Stop()
-		return nil, nil, err
-	}
-	s.client = client.New(s.tc)
-	w, err := devstack.StartWorker(s.tc, config.Worker{
-		StripeSecretKey: "sk_test_integration", StripeAPIURL: stripeHTTP.URL,
-		SendGridAPIKey: "SG.integration", SendGridAPIURL: mailHTTP.URL,
-		EmailFrom: "Withings+ <no-reply@withings.example>",
-	})
-	if err != nil {
-		server.Stop()
-		return nil, nil, err
-	}
-	return s, func() {
-		w.Stop()
-		s.tc.Close()
-		stripeHTTP.Close()
-		mailHTTP.Close()
-		server.Stop()
-	}, nil
 }
 
 // eventually polls cond until it holds or the time is up.

@@ -17,8 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -134,7 +132,7 @@ func workerConfig(o options, log *eventLog) (config.Worker, func(), error) {
 		return os.LookupEnv(k)
 	}
 	if os.Getenv("STRIPE_SECRET_KEY") == "" {
-		url, stop, err := serve(stripefake.New())
+		url, stop, err := devstack.ServeLoopback(stripefake.New())
 		if err != nil {
 			return config.Worker{}, stopAll, err
 		}
@@ -146,7 +144,7 @@ func workerConfig(o options, log *eventLog) (config.Worker, func(), error) {
 	}
 	if os.Getenv("SENDGRID_API_KEY") == "" {
 		sink := mailsink.New(mailsink.Printer(log))
-		url, stop, err := serve(sink)
+		url, stop, err := devstack.ServeLoopback(sink)
 		if err != nil {
 			return config.Worker{}, stopAll, err
 		}
@@ -157,15 +155,4 @@ func workerConfig(o options, log *eventLog) (config.Worker, func(), error) {
 	cfg, err := config.WorkerFromEnv(lookup)
 	cfg.SendGridSandbox = cfg.SendGridSandbox || o.sandbox
 	return cfg, stopAll, err
-}
-
-// serve serves h on a free loopback port.
-func serve(h http.Handler) (string, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, fmt.Errorf("listen: %w", err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(l)
-	return "http://" + l.Addr().String(), func() { srv.Close() }, nil
 }
