@@ -106,13 +106,13 @@ func (f *fakeStripe) emailKinds() map[string]int {
 
 // harness runs one workflow in the SDK's time-skipping test environment.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	env  *testsuite.TestWorkflowEnvironment
 	fake *fakeStripe
 	t0   time.Time
 }
 
-func newHarness(t *testing.T, t0 time.Time, fake *fakeStripe) *harness {
+func newHarness(t testing.TB, t0 time.Time, fake *fakeStripe) *harness {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	level := slog.LevelError + 1 // declines and retries are expected here
