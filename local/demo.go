@@ -120,7 +120,7 @@ func runDemo(ctx context.Context, c *client.Client, speedup float64, uiURL strin
 		select {
 		case <-ctx.Done():
 			drive(context.Background(), c, scenarios, log)
-			render(out, scenarios, speedup, uiURL, time.Since(start), log, false)
+			render(out, scenarios, speedup, uiURL, time.Since(start), log, tty)
 			return ctx.Err()
 		case <-tick.C:
 		}
@@ -199,12 +199,14 @@ func render(out io.Writer, scenarios []*scenario, speedup float64, uiURL string,
 	for _, s := range scenarios {
 		fmt.Fprintf(&b, "  %s/namespaces/default/workflows/%s\n", uiURL, api.WorkflowID(s.acc))
 	}
-	b.WriteString("\nRecent events:\n")
-	for _, l := range log.recent(14) {
-		b.WriteString("  " + l + "\n")
+	if tty {
+		b.WriteString("\nRecent events:\n")
+		for _, l := range log.recent(14) {
+			b.WriteString("  " + l + "\n")
+		}
 	}
 	b.WriteString("\n")
-	io.WriteString(out, b.String())
+	log.print(out, b.String())
 }
 
 func yesNo(b bool) string {
@@ -237,18 +239,35 @@ func isTerminal(w io.Writer) bool {
 // eventLog keeps the recent events of the demo; it is also the mail sink's
 // printer, one line per message.
 type eventLog struct {
-	mu    sync.Mutex
-	lines []string
-	start time.Time
+	mu     sync.Mutex
+	lines  []string
+	start  time.Time
+	stream io.Writer // not a terminal: every event is printed as it happens
 }
 
-func newEventLog(io.Writer) *eventLog { return &eventLog{start: time.Now()} }
+func newEventLog(out io.Writer) *eventLog {
+	l := &eventLog{start: time.Now()}
+	if !isTerminal(out) {
+		l.stream = out
+	}
+	return l
+}
+
+// print writes s to w under the log's lock, so that lines never interleave.
+func (l *eventLog) print(w io.Writer, s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	io.WriteString(w, s)
+}
 
 func (l *eventLog) add(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	line := fmt.Sprintf("%6.1fs  ", time.Since(l.start).Seconds()) + fmt.Sprintf(format, args...)
 	l.lines = append(l.lines, line)
+	if l.stream != nil {
+		fmt.Fprintln(l.stream, line)
+	}
 	if len(l.lines) > 200 {
 		l.lines = l.lines[len(l.lines)-200:]
 	}
