@@ -293,7 +293,7 @@ func (w *run) changed(ctx workflow.Context, before snapshot) {
 		w.email(ctx, "access_restored")
 	}
 	if before.status != api.StatusEnded && after.status == api.StatusEnded {
-		w.email(ctx, "subscription_ended", "reason", w.sub.EndReason)
+		w.email(ctx, "subscription_ended", "reason", w.sub.EndReason, "date", w.sub.EndedAt.Format(time.DateOnly))
 	}
 	if err := w.publish(ctx); err != nil {
 		workflow.GetLogger(ctx).Error("cannot update search attributes", "error", err)

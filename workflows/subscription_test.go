@@ -118,6 +118,11 @@ func TestCancelDuringTrialChargesNothing(t *testing.T) {
 	if kinds["cancellation_confirmed"] != 1 || kinds["subscription_ended"] != 1 || kinds["trial_ending"] != 0 {
 		t.Fatalf("emails: %v", kinds)
 	}
+	for _, e := range fake.emails {
+		if e.Kind == "subscription_ended" && (e.Data["date"] != "2026-06-10" || e.Data["reason"] != api.EndCanceled || e.To != "ada@example.com") {
+			t.Fatalf("subscription_ended email %+v", e)
+		}
+	}
 }
 
 func TestCancelMidPeriodKeepsAccessToPeriodEnd(t *testing.T) {
