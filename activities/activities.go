@@ -33,7 +33,7 @@ func New(cfg config.Worker, tc client.Client, httpClient *http.Client) *Activiti
 		httpClient = &http.Client{Timeout: 30 * time.Second}
 	}
 	a := &Activities{cfg: cfg, temporal: tc, http: httpClient, bodies: parseBodies()}
-	a.stripe = newStripeAPI(cfg, httpClient)
+	a.stripe = NewStripeAPI(cfg, httpClient)
 	a.from, a.fromErr = mail.ParseEmail(cfg.EmailFrom)
 	return a
 }

@@ -14,9 +14,9 @@ import (
 	"github.com/withings-plus/subscriptions/config"
 )
 
-// newStripeAPI returns a Stripe client that never retries by itself (the
+// NewStripeAPI returns a Stripe client that never retries by itself (the
 // workflow's retry policy owns retries) and never logs.
-func newStripeAPI(cfg config.Worker, hc *http.Client) *stripeclient.API {
+func NewStripeAPI(cfg config.Worker, hc *http.Client) *stripeclient.API {
 	bc := &stripe.BackendConfig{
 		HTTPClient:        hc,
 		MaxNetworkRetries: stripe.Int64(0),

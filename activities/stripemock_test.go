@@ -1,79 +1,28 @@
 package activities
 
 import (
-	"bytes"
 	"context"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/withings-plus/subscriptions/config"
+	"github.com/withings-plus/subscriptions/internal/gotool"
+	"github.com/withings-plus/subscriptions/internal/stripemock"
 )
 
-// findStripeMock looks for the stripe-mock binary on PATH, in $GOPATH/bin
-// and in ~/go/bin.
-func findStripeMock() string {
-	if p, err := exec.LookPath("stripe-mock"); err == nil {
-		return p
-	}
-	var dirs []string
-	if gp := os.Getenv("GOPATH"); gp != "" {
-		dirs = append(dirs, filepath.Join(gp, "bin"))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "bin"))
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "stripe-mock")
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
-	}
-	return ""
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// startStripeMock runs stripe-mock (built once with go install) and returns its HTTP URL.
+func startStripeMock(t *testing.T) string {
+	t.Helper()
+	bin, err := gotool.BinDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startStripeMock runs stripe-mock on free ports and returns its HTTP URL.
-func startStripeMock(t *testing.T) string {
-	bin := findStripeMock()
-	if bin == "" {
-		t.Skip("stripe-mock not found on PATH, in $GOPATH/bin or ~/go/bin; install it with `go install github.com/stripe/stripe-mock@v0.203.0` to check our requests against Stripe's OpenAPI spec")
+	url, stop, err := stripemock.Start(context.Background(), bin, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	httpAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "-http-addr", httpAddr, "-https-addr", "127.0.0.1:"+strconv.Itoa(freePort(t)))
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("stripe-mock output:\n%s", out.String())
-		}
-	})
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.DialTimeout("tcp", httpAddr, time.Second); err == nil {
-			c.Close()
-			return "http://" + httpAddr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stripe-mock did not listen on %s", httpAddr)
-		}
-	}
+	t.Cleanup(stop)
+	return url
 }
 
 // TestAgainstStripeMock sends our three Stripe requests to stripe-mock, which

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	stripeclient "github.com/stripe/stripe-go/v76/client"
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/withings-plus/subscriptions/api"
@@ -26,7 +27,7 @@ const demoStart = "2026-01-31T09:00:00Z"
 type step struct {
 	day  float64
 	what string
-	do   func(ctx context.Context, c *client.Client, acc string) (any, error)
+	do   func(ctx context.Context, c *client.Client, s *scenario) (any, error)
 }
 
 // scenario is one demo subscription and what happens to it.
@@ -37,6 +38,15 @@ type scenario struct {
 	steps []step
 	done  []bool
 	state *api.State
+	cards map[string]string // Stripe test card → the customer's attached copy (real Stripe only)
+}
+
+// card is the payment method to send for a Stripe test card.
+func (s *scenario) card(pm string) string {
+	if attached, ok := s.cards[pm]; ok {
+		return attached
+	}
+	return pm
 }
 
 func demoScenarios(speedup float64) []*scenario {
@@ -46,9 +56,9 @@ func demoScenarios(speedup float64) []*scenario {
 			Plan: plan, Currency: currency, Offer: offer,
 			TestClock: &api.TestClock{StartsAt: demoStart, Speedup: speedup}}
 	}
-	updatePM := func(pm string) func(context.Context, *client.Client, string) (any, error) {
-		return func(ctx context.Context, c *client.Client, acc string) (any, error) {
-			return c.UpdatePaymentMethod(ctx, acc, api.UpdatePaymentMethodRequest{PaymentMethodID: pm})
+	updatePM := func(pm string) func(context.Context, *client.Client, *scenario) (any, error) {
+		return func(ctx context.Context, c *client.Client, s *scenario) (any, error) {
+			return c.UpdatePaymentMethod(ctx, s.acc, api.UpdatePaymentMethodRequest{PaymentMethodID: s.card(pm)})
 		}
 	}
 	list := []*scenario{
@@ -64,24 +74,24 @@ func demoScenarios(speedup float64) []*scenario {
 			}},
 		{acc: "demo-cancel", story: "scanwatch-2 offer, canceled in the trial: access to the trial end, nothing ever charged",
 			in: in("demo-cancel", "pm_card_visa", api.PlanMonthly, api.CurrencyEUR, api.OfferScanwatch2),
-			steps: []step{{day: 20, what: "cancel", do: func(ctx context.Context, c *client.Client, acc string) (any, error) {
-				return c.Cancel(ctx, acc, api.CancelRequest{Reason: "demo"})
+			steps: []step{{day: 20, what: "cancel", do: func(ctx context.Context, c *client.Client, s *scenario) (any, error) {
+				return c.Cancel(ctx, s.acc, api.CancelRequest{Reason: "demo"})
 			}}}},
 		{acc: "demo-withdraw", story: "GBP, withdrawn on day 3: the payment refunded in full, access ends at once",
 			in: in("demo-withdraw", "pm_card_visa", api.PlanMonthly, api.CurrencyGBP, ""),
-			steps: []step{{day: 3, what: "withdraw", do: func(ctx context.Context, c *client.Client, acc string) (any, error) {
-				return c.Withdraw(ctx, acc)
+			steps: []step{{day: 3, what: "withdraw", do: func(ctx context.Context, c *client.Client, s *scenario) (any, error) {
+				return c.Withdraw(ctx, s.acc)
 			}}}},
 		{acc: "demo-price", story: "price change to 11.95 notified on day 1, effective on day 40: applies from the next billing date after",
 			in: in("demo-price", "pm_card_visa", api.PlanMonthly, api.CurrencyEUR, ""),
-			steps: []step{{day: 1, what: "price-change 1195 from day 40", do: func(ctx context.Context, c *client.Client, acc string) (any, error) {
+			steps: []step{{day: 1, what: "price-change 1195 from day 40", do: func(ctx context.Context, c *client.Client, s *scenario) (any, error) {
 				start, _ := time.Parse(time.RFC3339, demoStart)
-				return c.SchedulePriceChange(ctx, acc, api.PriceChangeRequest{PriceMinor: 1195, EffectiveAt: start.AddDate(0, 0, 40)})
+				return c.SchedulePriceChange(ctx, s.acc, api.PriceChangeRequest{PriceMinor: 1195, EffectiveAt: start.AddDate(0, 0, 40)})
 			}}}},
 		{acc: "demo-plan", story: "monthly, switched to annual on day 5: effective at the next billing date, the new anchor",
 			in: in("demo-plan", "pm_card_visa", api.PlanMonthly, api.CurrencyEUR, ""),
-			steps: []step{{day: 5, what: "change-plan annual", do: func(ctx context.Context, c *client.Client, acc string) (any, error) {
-				return c.ChangePlan(ctx, acc, api.ChangePlanRequest{Plan: api.PlanAnnual})
+			steps: []step{{day: 5, what: "change-plan annual", do: func(ctx context.Context, c *client.Client, s *scenario) (any, error) {
+				return c.ChangePlan(ctx, s.acc, api.ChangePlanRequest{Plan: api.PlanAnnual})
 			}}}},
 	}
 	for _, s := range list {
@@ -92,8 +102,13 @@ func demoScenarios(speedup float64) []*scenario {
 
 // runDemo starts the demo subscriptions and drives them, redrawing the table
 // until ctx ends.
-func runDemo(ctx context.Context, c *client.Client, speedup float64, uiURL string, log *eventLog, out io.Writer) error {
+func runDemo(ctx context.Context, c *client.Client, stripeAPI *stripeclient.API, speedup float64, uiURL string, log *eventLog, out io.Writer) error {
 	scenarios := demoScenarios(speedup)
+	if stripeAPI != nil {
+		if err := createCustomers(stripeAPI, scenarios, log); err != nil {
+			return err
+		}
+	}
 	for _, s := range scenarios {
 		started, err := c.Start(ctx, s.in)
 		var already *serviceerror.WorkflowExecutionAlreadyStarted
@@ -149,7 +164,7 @@ func drive(ctx context.Context, c *client.Client, scenarios []*scenario, log *ev
 				continue
 			}
 			s.done[i] = true
-			res, err := step.do(ctx, c, s.acc)
+			res, err := step.do(ctx, c, s)
 			if err != nil {
 				log.add("%s day %g: %s → refused: %v", s.acc, step.day, step.what, err)
 				continue

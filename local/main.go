@@ -24,11 +24,14 @@ import (
 	"syscall"
 	"time"
 
+	stripeclient "github.com/stripe/stripe-go/v76/client"
 	tclient "go.temporal.io/sdk/client"
 
+	"github.com/withings-plus/subscriptions/activities"
 	"github.com/withings-plus/subscriptions/client"
 	"github.com/withings-plus/subscriptions/config"
 	"github.com/withings-plus/subscriptions/internal/devstack"
+	"github.com/withings-plus/subscriptions/internal/gotool"
 	"github.com/withings-plus/subscriptions/internal/mailsink"
 	"github.com/withings-plus/subscriptions/internal/stripefake"
 )
@@ -66,7 +69,7 @@ func main() {
 
 func run(ctx context.Context, o options, out io.Writer) error {
 	log := newEventLog(out)
-	bin, err := devstack.BinDir()
+	bin, err := gotool.BinDir()
 	if err != nil {
 		return err
 	}
@@ -104,7 +107,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	fmt.Fprintf(out, "worker running (%s)\nTemporal UI: %s\n", cfg.String(), server.UIURL)
 
 	if o.demo {
-		err = runDemo(ctx, client.New(tc), o.speedup, server.UIURL, log, out)
+		var stripeAPI *stripeclient.API
+		if cfg.StripeAPIURL == "" || os.Getenv("STRIPE_SECRET_KEY") != "" {
+			stripeAPI = activities.NewStripeAPI(cfg, nil) // a real Stripe: the demo's customers must exist there
+		}
+		err = runDemo(ctx, client.New(tc), stripeAPI, o.speedup, server.UIURL, log, out)
 	} else {
 		<-ctx.Done()
 	}

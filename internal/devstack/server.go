@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/withings-plus/subscriptions/api"
+	"github.com/withings-plus/subscriptions/internal/gotool"
 )
 
 // ServerOptions configure a dev server. Zero ports are chosen free.
@@ -36,7 +36,7 @@ type Server struct {
 // StartServer starts `temporal server start-dev` with the contract's search
 // attributes registered, and waits until it serves the default namespace.
 func StartServer(ctx context.Context, cli string, opts ServerOptions) (*Server, error) {
-	ports, err := freePorts(4)
+	ports, err := gotool.FreePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -124,25 +124,6 @@ func (s *Server) Stop() {
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-s.done
 	}
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // QuietLogger is a Temporal SDK logger that discards everything.

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/withings-plus/subscriptions/config"
+	"github.com/withings-plus/subscriptions/internal/gotool"
 	"github.com/withings-plus/subscriptions/internal/mailsink"
 	"github.com/withings-plus/subscriptions/internal/stripefake"
 )
@@ -36,7 +37,7 @@ func StartStack(ctx context.Context, progress io.Writer) (*Stack, error) {
 			s.Stop()
 		}
 	}()
-	bin, err := BinDir()
+	bin, err := gotool.BinDir()
 	if err != nil {
 		return nil, err
 	}
