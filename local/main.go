@@ -49,18 +49,13 @@ func main() {
 	flag.IntVar(&o.port, "port", 7233, "Temporal frontend port")
 	flag.IntVar(&o.uiPort, "ui-port", 8233, "Temporal web UI port")
 	flag.Float64Var(&o.speedup, "speedup", 2*86400, "demo test clock speed-up (subscription seconds per real second)")
-	flag.DurationVar(&o.runFor, "for", 0, "stop by itself after this long (0: run until Ctrl-C)")
+	flag.DurationVar(&o.runFor, "for", 0, "stop by itself after running this long, once the stack is up (0: run until Ctrl-C)")
 	flag.BoolVar(&o.demo, "demo", true, "run the demo subscriptions")
 	flag.BoolVar(&o.sandbox, "sendgrid-sandbox", false, "with SENDGRID_API_KEY: SendGrid's sandbox mode (validated, not delivered)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.runFor > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.runFor)
-		defer cancel()
-	}
 	if err := run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "local:", err)
 		os.Exit(1)
@@ -105,6 +100,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer w.Stop()
 	fmt.Fprintf(out, "worker running (%s)\nTemporal UI: %s\n", cfg.String(), server.UIURL)
+	if o.runFor > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.runFor)
+		defer cancel()
+	}
 
 	if o.demo {
 		var stripeAPI *stripeclient.API
