@@ -146,16 +146,22 @@ func (w *run) live(ctx workflow.Context) (api.State, error) {
 			return api.State{}, err
 		}
 	}
-	// Requests that were queued when the subscription ended get their answer.
-	w.drainSignals(ctx)
-	for _, r := range w.inbox {
-		w.execute(ctx, r)
+	// Until the last emails are out, requests still get their answer.
+	for {
+		w.drainSignals(ctx)
+		for len(w.inbox) > 0 {
+			r := w.inbox[0]
+			w.inbox = w.inbox[1:]
+			w.execute(ctx, r)
+		}
+		finished := func() bool { return workflow.AllHandlersFinished(ctx) && w.emails == 0 }
+		if finished() {
+			return w.state(ctx, w.now(ctx)), nil
+		}
+		if err := workflow.Await(ctx, func() bool { return len(w.inbox) > 0 || finished() }); err != nil {
+			return api.State{}, err
+		}
 	}
-	w.inbox = nil
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && w.emails == 0 }); err != nil {
-		return api.State{}, err
-	}
-	return w.state(ctx, w.now(ctx)), nil
 }
 
 // onEvent handles the next thing that fell due on the subscription's clock.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/withings-plus/subscriptions/activities"
@@ -429,5 +430,26 @@ func TestTestClockRunsMonthsInDays(t *testing.T) {
 	}
 	if got := paymentDates(*st, api.PaymentSucceeded); !slices.Equal(got, []string{"2026-04-30"}) {
 		t.Fatalf("charges on %v, want the trial end", got)
+	}
+}
+
+func TestRequestsWhileTheLastEmailsGoOut(t *testing.T) {
+	// The subscription has ended but its last emails are still being sent:
+	// a cancel then still gets its (same) answer and the workflow completes.
+	fake := newFake()
+	h := newHarness(t, date("2026-03-10T08:00:00Z"), fake)
+	h.env.OnActivity(acts.SendEmail, mock.Anything, mock.Anything).After(time.Hour).Return(nil)
+	first := h.update(day(10), api.UpdateCancel, api.CancelRequest{})
+	trialEnd := date("2026-06-10T08:00:00Z").Sub(date("2026-03-10T08:00:00Z"))
+	late := h.update(trialEnd+30*time.Minute, api.UpdateCancel, api.CancelRequest{})
+	final, err := h.run(input(), day(365))
+	if err != nil || final.Status != api.StatusEnded {
+		t.Fatalf("final %+v err %v", final, err)
+	}
+	var r1, r2 api.CancelResult
+	first.decode(t, &r1)
+	late.decode(t, &r2)
+	if !r2.AccessUntil.Equal(r1.AccessUntil) || r2.Status != api.StatusEnded {
+		t.Fatalf("late cancel answered %+v, first %+v", r2, r1)
 	}
 }
