@@ -187,7 +187,7 @@ func render(out io.Writer, scenarios []*scenario, speedup float64, uiURL string,
 	for _, s := range scenarios {
 		st := s.state
 		if st == nil {
-			fmt.Fprintf(tw, "%s\t…\n", s.acc)
+			fmt.Fprintf(tw, "%s\t…\t…\t\t\t\t\t\t\t\n", s.acc)
 			continue
 		}
 		var paid, failed, refunded int

@@ -19,7 +19,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -72,7 +71,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	serverLog, err := os.Create(filepath.Join(os.TempDir(), "withings-plus-temporal.log"))
+	serverLog, err := os.CreateTemp("", "withings-plus-temporal-*.log")
 	if err != nil {
 		return err
 	}
