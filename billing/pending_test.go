@@ -60,3 +60,29 @@ func TestPaidTwiceIsRecordedOnce(t *testing.T) {
 		t.Fatalf("%d payments recorded", len(s.Payments))
 	}
 }
+
+func TestAccessReturnsOnlyWhenNothingIsOutstanding(t *testing.T) {
+	s := newMonthly(t)
+	first := s.StartCycle()
+	s.Declined(first, "pi_1", "card_declined", first.DueAt)
+	for range s.Dunning {
+		r, _ := s.RetryCharge(first.Cycle)
+		s.Declined(r, "pi_r", "card_declined", r.DueAt)
+	}
+	second := s.StartCycle()
+	s.Declined(second, "pi_2", "card_declined", second.DueAt)
+	if !s.Suspended() || s.Outstanding() != 1990 {
+		t.Fatalf("suspended %v outstanding %d", s.Suspended(), s.Outstanding())
+	}
+	charges := s.Collectable()
+	s.Paid(charges[0], "pi_3", second.DueAt) // the new card pays cycle 1…
+	s.Declined(charges[1], "pi_4", "card_declined", second.DueAt)
+	if !s.Suspended() || s.AccessActive() || s.Status() != api.StatusSuspended || s.Outstanding() != 995 {
+		t.Fatalf("…but not cycle 2: status %s access %v outstanding %d", s.Status(), s.AccessActive(), s.Outstanding())
+	}
+	last := s.Collectable()
+	s.Paid(last[0], "pi_5", second.DueAt)
+	if s.Suspended() || !s.AccessActive() || s.Status() != api.StatusActive {
+		t.Fatalf("all paid: status %s access %v", s.Status(), s.AccessActive())
+	}
+}

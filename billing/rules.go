@@ -51,14 +51,18 @@ func CheckWithdrawal(contractStart, now time.Time) error {
 // PriceNotice is the least notice a price change needs.
 const PriceNotice = 30 * 24 * time.Hour
 
-// MaxPriceMinor bounds a scheduled price (10 000.00 in the currency).
-const MaxPriceMinor = 1_000_000
+// Bounds of a scheduled price: Stripe's smallest charge in EUR and USD
+// (0.50), and 10 000.00.
+const (
+	MinPriceMinor = 50
+	MaxPriceMinor = 1_000_000
+)
 
 // CheckPriceChange accepts a new price notified at now that takes effect at
 // effectiveAt only with at least 30 days' notice.
 func CheckPriceChange(now time.Time, priceMinor int64, effectiveAt time.Time) error {
-	if priceMinor <= 0 || priceMinor > MaxPriceMinor {
-		return fmt.Errorf("priceMinor %d must be from 1 to %d minor units", priceMinor, MaxPriceMinor)
+	if priceMinor < MinPriceMinor || priceMinor > MaxPriceMinor {
+		return fmt.Errorf("priceMinor %d must be from %d to %d minor units", priceMinor, MinPriceMinor, MaxPriceMinor)
 	}
 	if earliest := now.Add(PriceNotice); effectiveAt.Before(earliest) {
 		return fmt.Errorf("effectiveAt %s gives less than 30 days' notice: the earliest allowed is %s",

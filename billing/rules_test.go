@@ -154,7 +154,8 @@ func TestCheckPriceChange(t *testing.T) {
 		{"a lower price too needs notice", 500, now.Add(29 * day), "earliest"},
 		{"price 0", 0, now.Add(31 * day), "priceMinor"},
 		{"negative price", -995, now.Add(31 * day), "priceMinor"},
-		{"price 1", 1, now.Add(31 * day), ""},
+		{"price below the minimum", billing.MinPriceMinor - 1, now.Add(31 * day), "priceMinor"},
+		{"price at the minimum", billing.MinPriceMinor, now.Add(31 * day), ""},
 		{"price at the maximum", billing.MaxPriceMinor, now.Add(31 * day), ""},
 		{"price above the maximum", billing.MaxPriceMinor + 1, now.Add(31 * day), "priceMinor"},
 	}

@@ -46,6 +46,9 @@ type Subscription struct {
 	PendingPlan  string            `json:"pendingPlan"`
 	PriceChanges []api.PriceChange `json:"priceChanges"`
 	Open         []Due             `json:"open"` // unpaid cycles
+	// Suspension is set when a cycle runs out of retries and cleared when
+	// nothing is outstanding any more.
+	Suspension bool `json:"suspension,omitempty"`
 
 	Canceled        bool      `json:"canceled"`
 	CancelReason    string    `json:"cancelReason"`
@@ -111,16 +114,17 @@ func (s *Subscription) NextDue() time.Time { return BillingDate(s.Anchor, s.Plan
 // InTrial reports whether no cycle has fallen due yet under a granted trial.
 func (s *Subscription) InTrial() bool { return s.TrialGranted && s.Cycle == 0 }
 
-// Suspended reports whether a cycle is still unpaid after its last dunning
-// retry. A cycle whose first attempt has not been answered yet has not failed
-// (this matters with an empty schedule, where no retry follows).
+// Suspended reports whether access is suspended: a cycle is still unpaid
+// after its last dunning retry, or was, and something is still outstanding
+// (access returns only when nothing is). A cycle whose first attempt has not
+// been answered yet has not failed.
 func (s *Subscription) Suspended() bool {
 	for _, d := range s.Open {
 		if d.Attempts > 0 && d.Retries >= len(s.Dunning) {
 			return true
 		}
 	}
-	return false
+	return s.Suspension && s.Outstanding() > 0
 }
 
 // AccessActive reports whether the customer has access to the service.
@@ -325,6 +329,9 @@ func (s *Subscription) Paid(c Charge, paymentIntentID string, now time.Time) {
 		return
 	}
 	s.Open = slices.Delete(s.Open, i, i+1)
+	if s.Outstanding() == 0 {
+		s.Suspension = false
+	}
 	s.addPayment(api.Payment{Cycle: c.Cycle, AmountMinor: c.AmountMinor, Currency: s.Currency,
 		Status: api.PaymentSucceeded, PaymentIntentID: paymentIntentID, At: now, Attempt: c.Attempt})
 }
@@ -343,6 +350,9 @@ func (s *Subscription) Declined(c Charge, paymentIntentID, code string, now time
 		d.Retries++
 	}
 	d.RetryErrorAt, d.ErrorWasRetry, d.ErrorPaymentMethodID = nil, false, ""
+	if d.Retries >= len(s.Dunning) {
+		s.Suspension = true
+	}
 	s.addPayment(api.Payment{Cycle: c.Cycle, AmountMinor: c.AmountMinor, Currency: s.Currency,
 		Status: api.PaymentFailed, PaymentIntentID: paymentIntentID, At: now, Attempt: c.Attempt, DeclineCode: code})
 	if s.Canceled && s.Suspended() {
