@@ -81,6 +81,9 @@ func subscription(ctx workflow.Context, in api.Input, wall func() time.Time) (ap
 func (w *run) open(ctx workflow.Context, in api.Input) error {
 	realNow := workflow.Now(ctx)
 	if len(in.Continued) > 0 {
+		if workflow.GetInfo(ctx).ContinuedExecutionRunID == "" {
+			return temporal.NewNonRetryableApplicationError("invalid continued: is set by the workflow itself when it continues as new, never by a caller", api.ErrTypeInvalidInput, nil)
+		}
 		var c carried
 		if err := json.Unmarshal(in.Continued, &c); err != nil || c.Sub == nil {
 			return temporal.NewNonRetryableApplicationError("continued: cannot resume the carried state", api.ErrTypeInvalidInput, err)
@@ -92,6 +95,9 @@ func (w *run) open(ctx workflow.Context, in api.Input) error {
 	startAt := in.StartTime(realNow)
 	if err := in.Validate(startAt); err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), api.ErrTypeInvalidInput, nil)
+	}
+	if in.Locale == "" {
+		in.Locale = "en"
 	}
 	w.in = in
 	w.clock = billing.Clock{Origin: realNow, StartsAt: startAt}

@@ -37,6 +37,7 @@ func TestMonthlyRenewalsAcrossContinueAsNew(t *testing.T) {
 	// The next run resumes from the carried state.
 	fake2 := newFake()
 	h2 := newHarness(t, date("2028-03-31T10:00:00Z"), fake2)
+	h2.env.SetContinuedExecutionRunID("first-run")
 	st := h2.stateAt(day(400))
 	_, err = h2.run(next, day(401))
 	if st.ContinuedAsNewTimes != 1 {
@@ -120,6 +121,9 @@ func TestCancelDuringTrialChargesNothing(t *testing.T) {
 		t.Fatalf("emails: %v", kinds)
 	}
 	for _, e := range fake.emails {
+		if e.Locale != "en" {
+			t.Fatalf("email %s in locale %q, want the default en", e.Kind, e.Locale)
+		}
 		if e.Kind == "subscription_ended" && (e.Data["date"] != "2026-06-10" || e.Data["reason"] != api.EndCanceled || e.To != "ada@example.com") {
 			t.Fatalf("subscription_ended email %+v", e)
 		}
@@ -397,6 +401,7 @@ func TestContinueAsNewCarriesAPendingSignal(t *testing.T) {
 	next := continued(t, err)
 	fake2 := newFake()
 	h2 := newHarness(t, t0.Add(lastCycle), fake2)
+	h2.env.SetContinuedExecutionRunID("first-run")
 	final, err := h2.run(next, day(365))
 	if err != nil {
 		t.Fatal(err)
@@ -412,6 +417,26 @@ func TestInvalidInputFailsWithInvalidInput(t *testing.T) {
 	_, err := h.run(input(func(in *api.Input) { in.Currency = "CHF" }), day(1))
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != api.ErrTypeInvalidInput || !strings.Contains(appErr.Error(), "currency") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestContinueAsNewWhenTheServerSuggests(t *testing.T) {
+	fake := newFake()
+	h := newHarness(t, date("2026-01-31T09:00:00Z"), fake)
+	h.env.SetContinueAsNewSuggested(true)
+	_, err := h.run(input(noOffer), day(365))
+	next := continued(t, err)
+	if len(fake.calls) != 1 || len(next.Continued) == 0 {
+		t.Fatalf("continued after %d charges with %d bytes of state", len(fake.calls), len(next.Continued))
+	}
+}
+
+func TestContinuedStateFromACallerIsRefused(t *testing.T) {
+	h := newHarness(t, date("2026-01-31T09:00:00Z"), newFake())
+	_, err := h.run(input(func(in *api.Input) { in.Continued = []byte(`{"subscription":{"keyPrefix":"someone-else"}}`) }), day(1))
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != api.ErrTypeInvalidInput || !strings.Contains(appErr.Error(), "continued") {
 		t.Fatalf("got %v", err)
 	}
 }
