@@ -21,6 +21,10 @@ type WithdrawResult struct {
 	RefundedMinor int64    `json:"refundedMinor"`
 	Currency      string   `json:"currency"`
 	RefundIDs     []string `json:"refundIds"`
+	// PendingRefundMinor (an addition) is what is still to be refunded when a
+	// refund failed or a charge's answer is awaited: the workflow keeps
+	// trying until it is done.
+	PendingRefundMinor int64 `json:"pendingRefundMinor"`
 }
 
 // UpdatePaymentMethodRequest is the argument of the updatePaymentMethod update.

@@ -86,3 +86,30 @@ func TestAccessReturnsOnlyWhenNothingIsOutstanding(t *testing.T) {
 		t.Fatalf("all paid: status %s access %v", s.Status(), s.AccessActive())
 	}
 }
+
+func TestWithdrawnKeepsWhatIsUnsettled(t *testing.T) {
+	s := newMonthly(t)
+	paid := s.StartCycle()
+	s.Paid(paid, "pi_1", paid.DueAt)
+	s.Withdrawn(paid.DueAt.AddDate(0, 0, 2))
+	if !s.Unsettled() || len(s.Refundable()) != 1 {
+		t.Fatalf("a withdrawal owes its refund: unsettled %v", s.Unsettled())
+	}
+	s.Refunded("pi_1", "re_1")
+	if s.Unsettled() {
+		t.Fatal("refunded and still unsettled")
+	}
+
+	s = newMonthly(t)
+	c := s.StartCycle()
+	s.Unanswered(c, c.DueAt.Add(time.Hour))
+	s.Withdrawn(c.DueAt.Add(10 * time.Minute))
+	got := s.UnansweredCharges()
+	if len(got) != 1 || s.IdempotencyKey(got[0]) != s.IdempotencyKey(c) || !s.Unsettled() || s.Outstanding() != 0 {
+		t.Fatalf("the unanswered charge must be asked again under its key: %+v", got)
+	}
+	s.Paid(got[0], "pi_1", c.DueAt.Add(time.Hour))
+	if !s.Unsettled() || len(s.Refundable()) != 1 {
+		t.Fatal("the charge that went through must be refunded")
+	}
+}

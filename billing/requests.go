@@ -3,6 +3,7 @@ package billing
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,11 +63,35 @@ func (s *Subscription) Refunded(paymentIntentID, refundID string) {
 	}
 }
 
-// Withdrawn ends the subscription at once after its payments were refunded.
-// Withdrawal undoes the contract, so nothing stays outstanding.
+// Withdrawn ends the subscription at once; its payments are then refunded
+// (see Unsettled). Withdrawal undoes the contract, so nothing stays
+// outstanding, but a charge Stripe never answered is kept: it may have gone
+// through, and must be asked again and then refunded.
 func (s *Subscription) Withdrawn(now time.Time) {
-	s.Open = nil
+	s.Open = slices.DeleteFunc(s.Open, func(d Due) bool { return d.RetryErrorAt == nil })
 	s.end(now, api.EndWithdrawn)
+}
+
+// UnansweredCharges lists the charges whose answer never came, to be made again,
+// exactly as first sent.
+func (s *Subscription) UnansweredCharges() []Charge {
+	var out []Charge
+	for _, d := range s.Open {
+		if d.RetryErrorAt != nil {
+			c, _ := s.RetryCharge(d.Cycle)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Unsettled reports whether an ended subscription still has something to
+// finish: a charge whose answer never came, or a withdrawal's refunds.
+func (s *Subscription) Unsettled() bool {
+	if len(s.UnansweredCharges()) > 0 {
+		return true
+	}
+	return s.Ended && s.EndReason == api.EndWithdrawn && len(s.Refundable()) > 0
 }
 
 // Terminate ends the subscription at once for a breach of the terms of use, without refund.

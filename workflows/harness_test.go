@@ -35,7 +35,9 @@ type fakeStripe struct {
 	prior     []activities.PriorSubscription
 	// unanswered makes the first n charge calls fail like a network error.
 	unanswered int
-	n          int
+	// refundFailures makes the first n refunds fail for good.
+	refundFailures int
+	n              int
 }
 
 func newFake() *fakeStripe {
@@ -68,6 +70,10 @@ func (f *fakeStripe) Charge(_ context.Context, req activities.ChargeRequest) (ac
 func (f *fakeStripe) Refund(_ context.Context, req activities.RefundRequest) (activities.RefundResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.refundFailures > 0 {
+		f.refundFailures--
+		return activities.RefundResult{}, temporal.NewNonRetryableApplicationError("charge is disputed", activities.ErrTypeStripeRequest, nil)
+	}
 	f.refunds = append(f.refunds, req)
 	return activities.RefundResult{RefundID: "re_" + req.PaymentIntentID, Status: "succeeded"}, nil
 }

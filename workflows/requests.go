@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -20,6 +21,7 @@ import (
 type request struct {
 	name   string
 	arg    any
+	at     time.Time // on the subscription's clock, when it arrived (zero: while opening)
 	signal bool
 	result any
 	err    error
@@ -54,7 +56,7 @@ func (w *run) registerHandlers(ctx workflow.Context) error {
 // setUpdate registers one update whose handler queues a request for the main loop.
 func setUpdate[Req, Res any](ctx workflow.Context, w *run, name string) error {
 	handler := func(ctx workflow.Context, req Req) (Res, error) {
-		r := &request{name: name, arg: req}
+		r := &request{name: name, arg: req, at: w.arrival(ctx)}
 		w.inbox = append(w.inbox, r)
 		var zero Res
 		if err := workflow.Await(ctx, func() bool { return r.done }); err != nil {
@@ -77,7 +79,7 @@ func (w *run) receiveSignals(ctx workflow.Context) {
 			for {
 				var raw json.RawMessage
 				ch.Receive(ctx, &raw)
-				w.inbox = append(w.inbox, w.signalRequest(name, raw))
+				w.inbox = append(w.inbox, w.signalRequest(ctx, name, raw))
 			}
 		})
 	}
@@ -93,13 +95,13 @@ func (w *run) drainSignals(ctx workflow.Context) {
 			if !ch.ReceiveAsync(&raw) {
 				break
 			}
-			w.inbox = append(w.inbox, w.signalRequest(name, raw))
+			w.inbox = append(w.inbox, w.signalRequest(ctx, name, raw))
 		}
 	}
 }
 
-func (w *run) signalRequest(name string, raw json.RawMessage) *request {
-	r := &request{name: name, signal: true}
+func (w *run) signalRequest(ctx workflow.Context, name string, raw json.RawMessage) *request {
+	r := &request{name: name, signal: true, at: w.arrival(ctx)}
 	var err error
 	switch name {
 	case api.SignalCancel:
@@ -124,6 +126,14 @@ func decodeStrict(raw json.RawMessage, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
+}
+
+// arrival stamps a request with the subscription's clock, once it runs.
+func (w *run) arrival(ctx workflow.Context) time.Time {
+	if w.sub == nil {
+		return time.Time{}
+	}
+	return w.now(ctx)
 }
 
 // validate checks a request against the current state without changing it.
@@ -156,16 +166,20 @@ func (w *run) validate(ctx workflow.Context, name string, arg any) error {
 func (w *run) execute(ctx workflow.Context, r *request) {
 	defer w.changed(ctx, w.snapshot())
 	defer func() { r.done = true }()
+	at := r.at
+	if at.IsZero() {
+		at = w.now(ctx)
+	}
 	if r.err == nil {
-		r.result, r.err = w.apply(ctx, r.arg)
+		r.result, r.err = w.apply(ctx, r.arg, at)
 	}
 	if r.signal && r.err != nil {
-		w.sub.Reject(w.now(ctx), r.name, r.err)
+		w.sub.Reject(at, r.name, r.err)
 	}
 }
 
-func (w *run) apply(ctx workflow.Context, arg any) (any, error) {
-	now := w.now(ctx)
+// apply carries out a request as of at, the time it arrived.
+func (w *run) apply(ctx workflow.Context, arg any, now time.Time) (any, error) {
 	switch req := arg.(type) {
 	case api.CancelRequest:
 		wasCanceled := w.sub.Canceled
@@ -175,7 +189,7 @@ func (w *run) apply(ctx workflow.Context, arg any) (any, error) {
 		}
 		return res, err
 	case api.WithdrawRequest:
-		return w.withdraw(ctx)
+		return w.withdraw(ctx, now)
 	case api.UpdatePaymentMethodRequest:
 		return w.updatePaymentMethod(ctx, req.PaymentMethodID)
 	case api.ChangePlanRequest:
@@ -196,12 +210,47 @@ func (w *run) apply(ctx workflow.Context, arg any) (any, error) {
 	return nil, fmt.Errorf("unknown request %T", arg)
 }
 
-// withdraw refunds every payment received, then ends the subscription at once.
-// If a refund fails, the ones made stay recorded and withdrawing again
-// refunds the rest.
-func (w *run) withdraw(ctx workflow.Context) (api.WithdrawResult, error) {
-	if err := w.sub.CheckWithdraw(w.now(ctx)); err != nil {
+// withdraw ends the subscription at once and refunds every payment received.
+// A refund that fails, and a charge whose answer never came, are settled
+// after the subscription has ended (see settle); the answer says how much is
+// still to be refunded.
+func (w *run) withdraw(ctx workflow.Context, at time.Time) (api.WithdrawResult, error) {
+	if err := w.sub.CheckWithdraw(at); err != nil {
 		return api.WithdrawResult{}, err
+	}
+	w.sub.Withdrawn(at)
+	settleErr := w.settle(ctx)
+	res := api.WithdrawResult{Currency: w.sub.Currency, RefundIDs: []string{}}
+	for _, p := range w.sub.Payments {
+		switch p.Status {
+		case api.PaymentRefunded:
+			res.RefundedMinor += p.AmountMinor
+			res.RefundIDs = append(res.RefundIDs, p.RefundID)
+		case api.PaymentSucceeded:
+			res.PendingRefundMinor += p.AmountMinor
+		}
+	}
+	for _, c := range w.sub.UnansweredCharges() {
+		res.PendingRefundMinor += c.AmountMinor
+	}
+	if settleErr != nil {
+		workflow.GetLogger(ctx).Warn("withdrawal refunds pending; retried until done", "error", settleErr)
+	}
+	w.email(ctx, "withdrawal_confirmed", "refunded", money(res.RefundedMinor, res.Currency))
+	return res, nil
+}
+
+// settle finishes what an ended subscription still owes or is owed: a charge
+// whose answer never came is made again under its own key, and after a
+// withdrawal every payment received is refunded (one idempotency key per
+// payment). It reports the last failure; what failed is tried again later.
+func (w *run) settle(ctx workflow.Context) error {
+	var last error
+	for _, c := range w.sub.UnansweredCharges() {
+		w.charge(ctx, c)
+	}
+	if w.sub.EndReason != api.EndWithdrawn {
+		return nil
 	}
 	for _, p := range w.sub.Refundable() {
 		req := activities.RefundRequest{
@@ -211,20 +260,12 @@ func (w *run) withdraw(ctx workflow.Context) (api.WithdrawResult, error) {
 		}
 		var res activities.RefundResult
 		if err := workflow.ExecuteActivity(refundOptions(ctx), acts.Refund, req).Get(ctx, &res); err != nil {
-			return api.WithdrawResult{}, requestError(err, "refund of payment %s failed, withdraw again to retry", p.PaymentIntentID)
+			last = requestError(err, "refund of payment %s failed", p.PaymentIntentID)
+			continue
 		}
 		w.sub.Refunded(p.PaymentIntentID, res.RefundID)
 	}
-	w.sub.Withdrawn(w.now(ctx))
-	res := api.WithdrawResult{Currency: w.sub.Currency, RefundIDs: []string{}}
-	for _, p := range w.sub.Payments {
-		if p.Status == api.PaymentRefunded {
-			res.RefundedMinor += p.AmountMinor
-			res.RefundIDs = append(res.RefundIDs, p.RefundID)
-		}
-	}
-	w.email(ctx, "withdrawal_confirmed", "refunded", money(res.RefundedMinor, res.Currency))
-	return res, nil
+	return last
 }
 
 // updatePaymentMethod accepts a card only, then charges everything

@@ -131,14 +131,16 @@ func (w *run) open(ctx workflow.Context, in api.Input) error {
 func (w *run) live(ctx workflow.Context) (api.State, error) {
 	for !w.sub.Ended {
 		w.drainSignals(ctx)
-		if len(w.inbox) > 0 {
+		ev, _ := w.sub.NextEvent()
+		due := !ev.At.After(w.now(ctx))
+		// A request comes after what fell due before it arrived.
+		if len(w.inbox) > 0 && !(due && !w.inbox[0].at.IsZero() && !ev.At.After(w.inbox[0].at)) {
 			r := w.inbox[0]
 			w.inbox = w.inbox[1:]
 			w.execute(ctx, r)
 			continue
 		}
-		ev, _ := w.sub.NextEvent()
-		if !ev.At.After(w.now(ctx)) {
+		if due {
 			w.onEvent(ctx, ev)
 			continue
 		}
@@ -152,7 +154,8 @@ func (w *run) live(ctx workflow.Context) (api.State, error) {
 			return api.State{}, err
 		}
 	}
-	// Until the last emails are out, requests still get their answer.
+	// Ended: settle what is left (a charge never answered, a withdrawal's
+	// refunds), retrying hourly, and answer requests until the last emails are out.
 	for {
 		w.drainSignals(ctx)
 		for len(w.inbox) > 0 {
@@ -160,11 +163,27 @@ func (w *run) live(ctx workflow.Context) (api.State, error) {
 			w.inbox = w.inbox[1:]
 			w.execute(ctx, r)
 		}
+		var retry time.Duration
+		if w.sub.Unsettled() {
+			before := w.snapshot()
+			if err := w.settle(ctx); err != nil {
+				workflow.GetLogger(ctx).Warn("settling the ended subscription; retrying in an hour", "error", err)
+			}
+			w.changed(ctx, before)
+			if w.sub.Unsettled() {
+				retry = max(w.clock.Delay(workflow.Now(ctx), w.now(ctx).Add(unansweredRetry)), time.Millisecond)
+			}
+		}
 		finished := func() bool { return workflow.AllHandlersFinished(ctx) && w.emails == 0 }
-		if finished() {
+		if retry == 0 && finished() {
 			return w.state(ctx, w.now(ctx)), nil
 		}
-		if err := workflow.Await(ctx, func() bool { return len(w.inbox) > 0 || finished() }); err != nil {
+		wake := func() bool { return len(w.inbox) > 0 || (retry == 0 && finished()) }
+		if retry == 0 {
+			if err := workflow.Await(ctx, wake); err != nil {
+				return api.State{}, err
+			}
+		} else if _, err := workflow.AwaitWithTimeout(ctx, retry, wake); err != nil {
 			return api.State{}, err
 		}
 	}
@@ -212,6 +231,9 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 	switch {
 	case err == nil:
 		w.sub.Paid(c, res.PaymentIntentID, now)
+		if w.sub.Ended {
+			return true // settled after the end: no receipt, a withdrawal refunds it
+		}
 		w.email(ctx, "payment_receipt", "cycle", fmt.Sprint(c.Cycle), "amount", money(c.AmountMinor, w.sub.Currency))
 		return true
 	case errors.As(err, &appErr) && (appErr.Type() == activities.ErrTypePaymentDeclined || appErr.Type() == activities.ErrTypeStripeRequest):
@@ -223,6 +245,9 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 			d.DeclineCode = appErr.Type()
 		}
 		w.sub.Declined(c, d.PaymentIntentID, d.DeclineCode, now)
+		if w.sub.Ended {
+			return false
+		}
 		w.email(ctx, "payment_failed", "cycle", fmt.Sprint(c.Cycle), "amount", money(c.AmountMinor, w.sub.Currency), "reason", d.DeclineCode)
 	default:
 		workflow.GetLogger(ctx).Warn("charge attempt got no answer; it will be made again under the same idempotency key",

@@ -478,3 +478,81 @@ func TestRequestsWhileTheLastEmailsGoOut(t *testing.T) {
 		t.Fatalf("late cancel answered %+v, first %+v", r2, r1)
 	}
 }
+
+func TestRequestComesAfterWhatFellDueBeforeIt(t *testing.T) {
+	// The loop is busy (a slow payment-method check) across the Feb 10
+	// billing date; a plan change that arrived after that date must not
+	// reach back to it: Feb 10 is billed monthly, the change starts Mar 10.
+	fake := newFake()
+	t0 := date("2026-01-10T09:00:00Z")
+	h := newHarness(t, t0, fake)
+	h.env.OnActivity(acts.CheckPaymentMethod, mock.Anything, mock.Anything).After(2*time.Hour).
+		Return(activities.PaymentMethodResult{PaymentMethodID: "pm_card_mastercard", Type: "card"}, nil)
+	feb10 := date("2026-02-10T09:00:00Z").Sub(t0)
+	h.update(feb10-time.Hour, api.UpdatePaymentMethod, api.UpdatePaymentMethodRequest{PaymentMethodID: "pm_card_mastercard"})
+	change := h.update(feb10+30*time.Minute, api.UpdateChangePlan, api.ChangePlanRequest{Plan: api.PlanAnnual})
+	st := h.stateAt(day(70))
+	_, _ = h.run(input(noOffer), day(71))
+	var r api.ChangePlanResult
+	change.decode(t, &r)
+	if !r.EffectiveAt.Equal(date("2026-03-10T09:00:00Z")) {
+		t.Fatalf("plan change effective %s, want the next billing date after its arrival", r.EffectiveAt)
+	}
+	var amounts []int64
+	for _, p := range st.Payments {
+		amounts = append(amounts, p.AmountMinor)
+	}
+	if !slices.Equal(amounts, []int64{995, 995, 9950}) {
+		t.Fatalf("charged %v, want 995 (Jan 10), 995 (Feb 10), 9950 (Mar 10)", amounts)
+	}
+}
+
+func TestWithdrawalWhoseRefundFailsStillEndsAndRefundsLater(t *testing.T) {
+	fake := newFake()
+	fake.refundFailures = 2 // at the withdrawal, and again as the run settles; an hour later it goes through
+	h := newHarness(t, date("2026-01-01T10:00:00Z"), fake)
+	res := h.update(day(3), api.UpdateWithdraw, api.WithdrawRequest{})
+	right := h.stateAt(day(3) + time.Minute)
+	final, err := h.run(input(noOffer), day(60))
+	var r api.WithdrawResult
+	res.decode(t, &r)
+	if r.RefundedMinor != 0 || r.PendingRefundMinor != 995 {
+		t.Fatalf("withdraw answered %+v", r)
+	}
+	if right.Status != api.StatusEnded || right.EndReason != api.EndWithdrawn || right.AccessActive {
+		t.Fatalf("right after: %s %s access %v", right.Status, right.EndReason, right.AccessActive)
+	}
+	if err != nil || len(fake.refunds) != 1 || final.Payments[0].Status != api.PaymentRefunded || len(fake.calls) != 1 {
+		t.Fatalf("final %+v err %v refunds %d charges %d", final, err, len(fake.refunds), len(fake.calls))
+	}
+}
+
+func TestWithdrawalAfterAnUnansweredChargeRefundsItOnceAnswered(t *testing.T) {
+	// The first charge gets no answer (it may have gone through); the
+	// customer withdraws meanwhile. The charge is asked again under its key
+	// and, taken, is refunded.
+	fake := newFake()
+	fake.unanswered = 1000
+	h := newHarness(t, date("2026-01-01T10:00:00Z"), fake)
+	res := h.update(20*time.Minute, api.UpdateWithdraw, api.WithdrawRequest{})
+	h.at(30*time.Minute, func() {
+		fake.mu.Lock()
+		fake.unanswered = 0
+		fake.mu.Unlock()
+	})
+	final, err := h.run(input(noOffer), day(30))
+	var r api.WithdrawResult
+	res.decode(t, &r)
+	if r.PendingRefundMinor != 995 {
+		t.Fatalf("withdraw answered %+v", r)
+	}
+	if err != nil || final.EndReason != api.EndWithdrawn || len(final.Payments) != 1 || final.Payments[0].Status != api.PaymentRefunded ||
+		len(fake.refunds) != 1 || fake.refunds[0].PaymentIntentID != final.Payments[0].PaymentIntentID {
+		t.Fatalf("final %+v err %v refunds %+v", final, err, fake.refunds)
+	}
+	for _, c := range fake.calls {
+		if c.IdempotencyKey != fake.calls[0].IdempotencyKey {
+			t.Fatalf("asked again under a new key %s", c.IdempotencyKey)
+		}
+	}
+}
