@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+export HOME="${HOME:-/tmp}" # go and the tool cache need one
 export SUBSCRIPTIONS_BIN_DIR="${SUBSCRIPTIONS_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/withings-plus-subscriptions/bin}"
 export PATH="$SUBSCRIPTIONS_BIN_DIR:$PATH"
 mkdir -p "$SUBSCRIPTIONS_BIN_DIR"
