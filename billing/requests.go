@@ -15,24 +15,23 @@ import (
 // subscription has no paid period left and ends at once. Cancelling again
 // returns the same answer.
 func (s *Subscription) Cancel(now time.Time, reason string) (api.CancelResult, error) {
-	if s.Ended {
-		if s.EndReason == api.EndCanceled {
-			return api.CancelResult{Status: api.StatusEnded, AccessUntil: s.AccessUntil}, nil
-		}
+	if s.Ended && s.EndReason != api.EndCanceled {
 		return api.CancelResult{}, ErrEnded
 	}
-	if !s.Canceled {
-		s.Canceled, s.CancelReason, s.PendingPlan = true, reason, ""
-		if s.InTrial() {
-			s.AccessUntil = s.TrialEnd
-		} else {
-			s.AccessUntil = s.NextDue()
-		}
-		if s.Suspended() || !now.Before(s.AccessUntil) {
-			s.end(now, api.EndCanceled)
-		}
+	if s.CancelAnswer != nil {
+		return *s.CancelAnswer, nil
 	}
-	return api.CancelResult{Status: s.Status(), AccessUntil: s.AccessUntil}, nil
+	s.Canceled, s.CancelReason, s.PendingPlan = true, reason, ""
+	if s.InTrial() {
+		s.AccessUntil = s.TrialEnd
+	} else {
+		s.AccessUntil = s.NextDue()
+	}
+	if s.Suspended() || !now.Before(s.AccessUntil) {
+		s.end(now, api.EndCanceled)
+	}
+	s.CancelAnswer = &api.CancelResult{Status: s.Status(), AccessUntil: s.AccessUntil}
+	return *s.CancelAnswer, nil
 }
 
 // CheckWithdraw tells whether a withdrawal is accepted at now.

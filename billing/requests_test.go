@@ -50,8 +50,8 @@ func TestCancelDuringTrial(t *testing.T) {
 		t.Fatalf("events after the end")
 	}
 	after, err := s.Cancel(m.now, "")
-	if err != nil || after.Status != api.StatusEnded || !after.AccessUntil.Equal(trialEnd) {
-		t.Fatalf("Cancel after the end = %+v, %v", after, err)
+	if err != nil || after.Status != api.StatusCanceling || !after.AccessUntil.Equal(trialEnd) {
+		t.Fatalf("Cancel after the end = %+v, %v; want the first answer again", after, err)
 	}
 }
 

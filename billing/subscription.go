@@ -50,13 +50,15 @@ type Subscription struct {
 	// nothing is outstanding any more.
 	Suspension bool `json:"suspension,omitempty"`
 
-	Canceled        bool      `json:"canceled"`
-	CancelReason    string    `json:"cancelReason"`
-	AccessUntil     time.Time `json:"accessUntil"`
-	Ended           bool      `json:"ended"`
-	EndReason       string    `json:"endReason"`
-	EndedAt         time.Time `json:"endedAt"`
-	TerminateReason string    `json:"terminateReason"`
+	Canceled     bool   `json:"canceled"`
+	CancelReason string `json:"cancelReason"`
+	// CancelAnswer is the first cancel's answer, returned to every later one.
+	CancelAnswer    *api.CancelResult `json:"cancelAnswer,omitempty"`
+	AccessUntil     time.Time         `json:"accessUntil"`
+	Ended           bool              `json:"ended"`
+	EndReason       string            `json:"endReason"`
+	EndedAt         time.Time         `json:"endedAt"`
+	TerminateReason string            `json:"terminateReason"`
 
 	Payments []api.Payment  `json:"payments"`
 	Rejected []api.Rejected `json:"rejected"`
