@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	texttemplate "text/template"
+
+	"github.com/withings-plus/subscriptions/billing"
 )
 
 // Data keys the project's own bodies use (all optional; a sentence whose key
@@ -88,16 +90,5 @@ func formatMinor(minor, currency string) string {
 	if err != nil {
 		return ""
 	}
-	sign := ""
-	if n < 0 {
-		sign, n = "-", -n
-	}
-	return sign + strconv.FormatInt(n/100, 10) + "." + twoDigits(n%100) + " " + strings.ToUpper(currency)
-}
-
-func twoDigits(n int64) string {
-	if n < 10 {
-		return "0" + strconv.FormatInt(n, 10)
-	}
-	return strconv.FormatInt(n, 10)
+	return billing.FormatMoney(n, currency)
 }

@@ -7,6 +7,8 @@
 package billing
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/withings-plus/subscriptions/api"
@@ -75,4 +77,13 @@ func RetryAt(due time.Time, days []int, retry int) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return due.AddDate(0, 0, days[retry-1]), true
+}
+
+// FormatMoney writes an amount of minor units for people: 9.95 EUR.
+func FormatMoney(minor int64, currency string) string {
+	sign := ""
+	if minor < 0 {
+		sign, minor = "-", -minor
+	}
+	return fmt.Sprintf("%s%d.%02d %s", sign, minor/100, minor%100, strings.ToUpper(currency))
 }

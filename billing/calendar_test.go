@@ -322,3 +322,21 @@ func ExampleBillingDate() {
 	// 2028-03-31
 	// 2028-04-30
 }
+
+func TestFormatMoney(t *testing.T) {
+	for _, tc := range []struct {
+		minor    int64
+		currency string
+		want     string
+	}{
+		{995, "EUR", "9.95 EUR"},
+		{9950, "usd", "99.50 USD"},
+		{5, "GBP", "0.05 GBP"},
+		{-1295, "EUR", "-12.95 EUR"},
+		{0, "EUR", "0.00 EUR"},
+	} {
+		if got := billing.FormatMoney(tc.minor, tc.currency); got != tc.want {
+			t.Errorf("FormatMoney(%d, %s) = %q, want %q", tc.minor, tc.currency, got, tc.want)
+		}
+	}
+}

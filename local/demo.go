@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/withings-plus/subscriptions/api"
+	"github.com/withings-plus/subscriptions/billing"
 	"github.com/withings-plus/subscriptions/client"
 )
 
@@ -206,8 +207,8 @@ func render(out io.Writer, scenarios []*scenario, speedup float64, uiURL string,
 			status += " (" + st.EndReason + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d/%d/%d\n", s.acc, st.Now.Format(time.DateOnly), status,
-			yesNo(st.AccessActive), st.Plan, money(st.PriceMinor, st.Currency), st.Cycle, day(st.NextChargeAt),
-			money(st.OutstandingMinor, st.Currency), paid, failed, refunded)
+			yesNo(st.AccessActive), st.Plan, billing.FormatMoney(st.PriceMinor, st.Currency), st.Cycle, day(st.NextChargeAt),
+			billing.FormatMoney(st.OutstandingMinor, st.Currency), paid, failed, refunded)
 	}
 	tw.Flush()
 	b.WriteString("\nInspect each in the Temporal UI:\n")
@@ -236,10 +237,6 @@ func day(t *time.Time) string {
 		return "-"
 	}
 	return t.Format(time.DateOnly)
-}
-
-func money(minor int64, currency string) string {
-	return fmt.Sprintf("%d.%02d %s", minor/100, minor%100, currency)
 }
 
 func isTerminal(w io.Writer) bool {

@@ -128,6 +128,13 @@ func decodeStrict(raw json.RawMessage, v any) error {
 	return dec.Decode(v)
 }
 
+// pop takes the oldest queued request.
+func (w *run) pop() *request {
+	r := w.inbox[0]
+	w.inbox = w.inbox[1:]
+	return r
+}
+
 // arrival stamps a request with the subscription's clock, once it runs.
 func (w *run) arrival(ctx workflow.Context) time.Time {
 	if w.sub == nil {
@@ -197,7 +204,7 @@ func (w *run) apply(ctx workflow.Context, arg any, now time.Time) (any, error) {
 	case api.PriceChangeRequest:
 		res, err := w.sub.SchedulePriceChange(now, req)
 		if err == nil {
-			w.email(ctx, "price_change_notice", "price", money(req.PriceMinor, w.sub.Currency),
+			w.email(ctx, "price_change_notice", "price", billing.FormatMoney(req.PriceMinor, w.sub.Currency),
 				"appliesFrom", res.AppliesFrom.Format("2006-01-02"))
 		}
 		return res, err
@@ -236,7 +243,7 @@ func (w *run) withdraw(ctx workflow.Context, at time.Time) (api.WithdrawResult, 
 	if settleErr != nil {
 		workflow.GetLogger(ctx).Warn("withdrawal refunds pending; retried until done", "error", settleErr)
 	}
-	w.email(ctx, "withdrawal_confirmed", "refunded", money(res.RefundedMinor, res.Currency))
+	w.email(ctx, "withdrawal_confirmed", "refunded", billing.FormatMoney(res.RefundedMinor, res.Currency))
 	return res, nil
 }
 

@@ -135,9 +135,7 @@ func (w *run) live(ctx workflow.Context) (api.State, error) {
 		due := !ev.At.After(w.now(ctx))
 		// A request comes after what fell due before it arrived.
 		if len(w.inbox) > 0 && !(due && !w.inbox[0].at.IsZero() && !ev.At.After(w.inbox[0].at)) {
-			r := w.inbox[0]
-			w.inbox = w.inbox[1:]
-			w.execute(ctx, r)
+			w.execute(ctx, w.pop())
 			continue
 		}
 		if due {
@@ -159,9 +157,7 @@ func (w *run) live(ctx workflow.Context) (api.State, error) {
 	for {
 		w.drainSignals(ctx)
 		for len(w.inbox) > 0 {
-			r := w.inbox[0]
-			w.inbox = w.inbox[1:]
-			w.execute(ctx, r)
+			w.execute(ctx, w.pop())
 		}
 		var retry time.Duration
 		if w.sub.Unsettled() {
@@ -234,7 +230,7 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 		if w.sub.Ended {
 			return true // settled after the end: no receipt, a withdrawal refunds it
 		}
-		w.email(ctx, "payment_receipt", "cycle", fmt.Sprint(c.Cycle), "amount", money(c.AmountMinor, w.sub.Currency))
+		w.email(ctx, "payment_receipt", "cycle", fmt.Sprint(c.Cycle), "amount", billing.FormatMoney(c.AmountMinor, w.sub.Currency))
 		return true
 	case errors.As(err, &appErr) && (appErr.Type() == activities.ErrTypePaymentDeclined || appErr.Type() == activities.ErrTypeStripeRequest):
 		var d activities.ChargeResult
@@ -248,7 +244,7 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 		if w.sub.Ended {
 			return false
 		}
-		w.email(ctx, "payment_failed", "cycle", fmt.Sprint(c.Cycle), "amount", money(c.AmountMinor, w.sub.Currency), "reason", d.DeclineCode)
+		w.email(ctx, "payment_failed", "cycle", fmt.Sprint(c.Cycle), "amount", billing.FormatMoney(c.AmountMinor, w.sub.Currency), "reason", d.DeclineCode)
 	default:
 		workflow.GetLogger(ctx).Warn("charge attempt got no answer; it will be made again under the same idempotency key",
 			"cycle", c.Cycle, "attempt", c.Attempt, "error", err)
@@ -325,7 +321,7 @@ func (w *run) changed(ctx workflow.Context, before snapshot) {
 	after := w.snapshot()
 	switch {
 	case before.access && !after.access && after.status == api.StatusSuspended:
-		w.email(ctx, "access_suspended", "outstanding", money(w.sub.Outstanding(), w.sub.Currency))
+		w.email(ctx, "access_suspended", "outstanding", billing.FormatMoney(w.sub.Outstanding(), w.sub.Currency))
 	case before.status == api.StatusSuspended && after.access:
 		w.email(ctx, "access_restored")
 	}
@@ -335,9 +331,4 @@ func (w *run) changed(ctx workflow.Context, before snapshot) {
 	if err := w.publish(ctx); err != nil {
 		workflow.GetLogger(ctx).Error("cannot update search attributes", "error", err)
 	}
-}
-
-// money formats minor units for an email: 9.95 EUR.
-func money(minor int64, currency string) string {
-	return fmt.Sprintf("%d.%02d %s", minor/100, minor%100, currency)
 }
