@@ -6,18 +6,13 @@ import (
 	"testing"
 
 	"github.com/withings-plus/subscriptions/config"
-	"github.com/withings-plus/subscriptions/internal/gotool"
 	"github.com/withings-plus/subscriptions/internal/stripemock"
 )
 
 // startStripeMock runs stripe-mock (built once with go install) and returns its HTTP URL.
 func startStripeMock(t *testing.T) string {
 	t.Helper()
-	bin, err := gotool.BinDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, stop, err := stripemock.Start(context.Background(), bin, os.Stderr)
+	url, stop, err := stripemock.Start(context.Background(), os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,18 +8,13 @@ import (
 
 	"github.com/withings-plus/subscriptions/activities"
 	"github.com/withings-plus/subscriptions/config"
-	"github.com/withings-plus/subscriptions/internal/gotool"
 	"github.com/withings-plus/subscriptions/internal/stripemock"
 )
 
 // TestCreateCustomersAgainstStripeMock checks the requests that make the demo
 // real in Stripe's test mode against Stripe's API (stripe-mock validates them).
 func TestCreateCustomersAgainstStripeMock(t *testing.T) {
-	bin, err := gotool.BinDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, stop, err := stripemock.Start(context.Background(), bin, os.Stderr)
+	url, stop, err := stripemock.Start(context.Background(), os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

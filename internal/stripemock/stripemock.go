@@ -21,8 +21,13 @@ import (
 const Module = "github.com/stripe/stripe-mock@v0.203.0"
 
 // Start starts stripe-mock on a free loopback port, building it once into
-// binDir, and returns its base URL and a stop function.
-func Start(ctx context.Context, binDir string, progress io.Writer) (string, func(), error) {
+// the project's tool directory (gotool.BinDir), and returns its base URL and
+// a stop function.
+func Start(ctx context.Context, progress io.Writer) (string, func(), error) {
+	binDir, err := gotool.BinDir()
+	if err != nil {
+		return "", nil, err
+	}
 	bin, err := gotool.Tool(ctx, binDir, "stripe-mock", Module, progress)
 	if err != nil {
 		return "", nil, err
