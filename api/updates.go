@@ -2,9 +2,18 @@ package api
 
 import "time"
 
+// Every request carries RequestedAt (an addition to the contract): the wall
+// time at which the caller made it. The workflow judges the request as of
+// that moment on the subscription's clock (a withdrawal sent on day 14 is in
+// time even if a worker handles it on day 15), bounded so that no caller can
+// reach before what the subscription has already handled, nor into the
+// future. Absent, the request counts when a worker handles it. The typed
+// client and the starter command set it.
+
 // CancelRequest is the argument of the cancel update and signal.
 type CancelRequest struct {
-	Reason string `json:"reason,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	RequestedAt time.Time `json:"requestedAt,omitzero"`
 }
 
 // CancelResult is the result of the cancel update.
@@ -14,7 +23,9 @@ type CancelResult struct {
 }
 
 // WithdrawRequest is the argument of the withdraw update and signal.
-type WithdrawRequest struct{}
+type WithdrawRequest struct {
+	RequestedAt time.Time `json:"requestedAt,omitzero"`
+}
 
 // WithdrawResult is the result of the withdraw update.
 type WithdrawResult struct {
@@ -29,7 +40,8 @@ type WithdrawResult struct {
 
 // UpdatePaymentMethodRequest is the argument of the updatePaymentMethod update.
 type UpdatePaymentMethodRequest struct {
-	PaymentMethodID string `json:"paymentMethodId"`
+	PaymentMethodID string    `json:"paymentMethodId"`
+	RequestedAt     time.Time `json:"requestedAt,omitzero"`
 }
 
 // UpdatePaymentMethodResult is the result of the updatePaymentMethod update.
@@ -40,7 +52,8 @@ type UpdatePaymentMethodResult struct {
 
 // ChangePlanRequest is the argument of the changePlan update.
 type ChangePlanRequest struct {
-	Plan string `json:"plan"`
+	Plan        string    `json:"plan"`
+	RequestedAt time.Time `json:"requestedAt,omitzero"`
 }
 
 // ChangePlanResult is the result of the changePlan update.
@@ -52,6 +65,7 @@ type ChangePlanResult struct {
 type PriceChangeRequest struct {
 	PriceMinor  int64     `json:"priceMinor"`
 	EffectiveAt time.Time `json:"effectiveAt"`
+	RequestedAt time.Time `json:"requestedAt,omitzero"`
 }
 
 // PriceChangeResult is the result of the schedulePriceChange update.
@@ -61,7 +75,8 @@ type PriceChangeResult struct {
 
 // TerminateRequest is the argument of the terminate update.
 type TerminateRequest struct {
-	Reason string `json:"reason"`
+	Reason      string    `json:"reason"`
+	RequestedAt time.Time `json:"requestedAt,omitzero"`
 }
 
 // TerminateResult is the result of the terminate update.
