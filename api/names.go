@@ -35,6 +35,10 @@ const (
 	SAAccessActive       = "AccessActive"       // Bool
 	SANextChargeAt       = "NextChargeAt"       // Datetime
 	SAOutstandingMinor   = "OutstandingMinor"   // Int
+	// SASettlementStatus (an addition) is set on an ended subscription that
+	// still has something to settle: "pending", then "handed_to_ops" when ops
+	// must take over (see State.Settlement).
+	SASettlementStatus = "SettlementStatus" // Keyword
 )
 
 // SearchAttributeTypes maps each search attribute to its Temporal type name,
@@ -47,6 +51,7 @@ func SearchAttributeTypes() map[string]string {
 		SAAccessActive:       "Bool",
 		SANextChargeAt:       "Datetime",
 		SAOutstandingMinor:   "Int",
+		SASettlementStatus:   "Keyword",
 	}
 }
 

@@ -60,11 +60,12 @@ func TestSearchAttributes(t *testing.T) {
 		"AccessActive":       "Bool",
 		"NextChargeAt":       "Datetime",
 		"OutstandingMinor":   "Int",
+		"SettlementStatus":   "Keyword", // an addition
 	}
 	if got := api.SearchAttributeTypes(); !maps.Equal(got, want) {
 		t.Fatalf("SearchAttributeTypes() = %v, want %v", got, want)
 	}
-	for _, name := range []string{api.SASubscriptionStatus, api.SAAccountID, api.SAPlan, api.SAAccessActive, api.SANextChargeAt, api.SAOutstandingMinor} {
+	for _, name := range []string{api.SASubscriptionStatus, api.SAAccountID, api.SAPlan, api.SAAccessActive, api.SANextChargeAt, api.SAOutstandingMinor, api.SASettlementStatus} {
 		if _, ok := want[name]; !ok {
 			t.Errorf("search attribute constant %q is not in the contract", name)
 		}

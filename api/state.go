@@ -62,6 +62,13 @@ type State struct {
 	EndedAt             *time.Time    `json:"endedAt"`
 	OutstandingCycles   []int         `json:"outstandingCycles,omitempty"`
 	ContinuedAsNewTimes int           `json:"continuedAsNewTimes"`
+	// Settlement is where an ended subscription stands on what it still has
+	// to settle (a refund, a charge never answered): "" (nothing),
+	// "pending" (retried hourly), "handed_to_ops" (not settled within the
+	// settlement window: ops take over). PendingRefundMinor is what a
+	// withdrawal still has to refund.
+	Settlement         string `json:"settlement,omitempty"`
+	PendingRefundMinor int64  `json:"pendingRefundMinor,omitempty"`
 }
 
 // Payment is one charge attempt or its refund.

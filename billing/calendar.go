@@ -79,6 +79,24 @@ func RetryAt(due time.Time, days []int, retry int) (time.Time, bool) {
 	return due.AddDate(0, 0, days[retry-1]), true
 }
 
+// RetryAfter is when dunning retry number retry (1-based) takes place when
+// the attempt before it was declined at declined: the schedule's gap between
+// the two (days[retry-1] - days[retry-2], or days[0] for the first retry),
+// counted from the attempt actually made. On time, it falls where RetryAt
+// puts it; after an outage or a late start, the retries keep their spacing
+// instead of falling due all at once. False when the schedule holds no such
+// retry.
+func RetryAfter(declined time.Time, days []int, retry int) (time.Time, bool) {
+	if retry < 1 || retry > len(days) {
+		return time.Time{}, false
+	}
+	gap := days[retry-1]
+	if retry > 1 {
+		gap -= days[retry-2]
+	}
+	return declined.AddDate(0, 0, gap), true
+}
+
 // FormatMoney writes an amount of minor units for people: 9.95 EUR.
 func FormatMoney(minor int64, currency string) string {
 	sign := ""

@@ -311,6 +311,50 @@ func TestRetryAt(t *testing.T) {
 	}
 }
 
+func TestRetryAfter(t *testing.T) {
+	declined := at("2026-04-20T15:30:00Z") // made late: the due date was long before
+	tests := []struct {
+		name  string
+		days  []int
+		retry int
+		want  string // "" for none
+	}{
+		{"default retry 1: a day after the declined attempt", billing.DefaultDunningDays(), 1, "2026-04-21T15:30:00Z"},
+		{"default retry 2: the gap 3-1", billing.DefaultDunningDays(), 2, "2026-04-22T15:30:00Z"},
+		{"default retry 4: the gap 7-5", billing.DefaultDunningDays(), 4, "2026-04-22T15:30:00Z"},
+		{"default retry 5 does not exist", billing.DefaultDunningDays(), 5, ""},
+		{"retry 0 does not exist", billing.DefaultDunningDays(), 0, ""},
+		{"empty schedule", []int{}, 1, ""},
+		{"custom 2,10,30: retry 1", []int{2, 10, 30}, 1, "2026-04-22T15:30:00Z"},
+		{"custom 2,10,30: retry 3, the gap 30-10", []int{2, 10, 30}, 3, "2026-05-10T15:30:00Z"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := billing.RetryAfter(declined, tc.days, tc.retry)
+			if tc.want == "" {
+				if ok {
+					t.Fatalf("RetryAfter(%v, %d) = %s, true; want false", tc.days, tc.retry, got)
+				}
+				return
+			}
+			if !ok || !got.Equal(at(tc.want)) {
+				t.Fatalf("RetryAfter(%v, %d) = %s, %v; want %s, true", tc.days, tc.retry, got.Format(time.RFC3339), ok, tc.want)
+			}
+		})
+	}
+	// On time, the spacing from real attempts is the schedule counted from the due date.
+	due := at("2026-04-10T12:00:00Z")
+	last := due
+	for r := 1; r <= 4; r++ {
+		next, _ := billing.RetryAfter(last, billing.DefaultDunningDays(), r)
+		want, _ := billing.RetryAt(due, billing.DefaultDunningDays(), r)
+		if !next.Equal(want) {
+			t.Fatalf("retry %d on time: %s, want %s", r, next, want)
+		}
+		last = next
+	}
+}
+
 func ExampleBillingDate() {
 	anchor := time.Date(2028, time.January, 31, 9, 0, 0, 0, time.UTC)
 	for n := range 4 {

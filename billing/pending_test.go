@@ -20,7 +20,7 @@ func TestChargeInFlightIsNotPastDue(t *testing.T) {
 	if s.Status() != api.StatusActive || s.Outstanding() != 0 || !s.AccessActive() {
 		t.Fatalf("in flight: status %s outstanding %d", s.Status(), s.Outstanding())
 	}
-	s.Unanswered(c, c.DueAt.Add(time.Hour))
+	s.Unanswered(c, c.DueAt, c.DueAt.Add(time.Hour))
 	if s.Status() != api.StatusActive || s.Outstanding() != 0 {
 		t.Fatalf("unanswered: status %s outstanding %d", s.Status(), s.Outstanding())
 	}
@@ -35,7 +35,7 @@ func TestUnansweredAttemptKeepsItsKeyAndCardAfterACardUpdate(t *testing.T) {
 	first := s.StartCycle()
 	s.Declined(first, "pi_1", "card_declined", first.DueAt)
 	retry, _ := s.RetryCharge(first.Cycle)
-	s.Unanswered(retry, retry.DueAt.AddDate(0, 0, 2))
+	s.Unanswered(retry, retry.DueAt, retry.DueAt.AddDate(0, 0, 2))
 	s.PaymentMethodID = "pm_card_mastercard"
 	if got := s.Collectable(); len(got) != 0 {
 		t.Fatalf("a new card would re-send an unanswered attempt: %+v", got)
@@ -102,7 +102,7 @@ func TestWithdrawnKeepsWhatIsUnsettled(t *testing.T) {
 
 	s = newMonthly(t)
 	c := s.StartCycle()
-	s.Unanswered(c, c.DueAt.Add(time.Hour))
+	s.Unanswered(c, c.DueAt, c.DueAt.Add(time.Hour))
 	s.Withdrawn(c.DueAt.Add(10 * time.Minute))
 	got := s.UnansweredCharges()
 	if len(got) != 1 || s.IdempotencyKey(got[0]) != s.IdempotencyKey(c) || !s.Unsettled() || s.Outstanding() != 0 {

@@ -10,10 +10,13 @@ import (
 	"github.com/withings-plus/subscriptions/api"
 )
 
-// Cancel stops renewal. Access continues to the end of the current paid
-// period, or of the trial (then nothing is ever charged); a suspended
-// subscription has no paid period left and ends at once. Cancelling again
-// returns the same answer.
+// Cancel stops renewal. Access continues to the end of the current period,
+// or of the trial (then nothing is ever charged). What was paid is never
+// forfeited: a suspended subscription whose current period is paid (an
+// older cycle is unpaid) keeps that period, with access while nothing is
+// outstanding, so the customer can still pay and get access back. One whose
+// current period is unpaid and suspended has no paid period left and ends
+// at once. Cancelling again returns the same answer.
 func (s *Subscription) Cancel(now time.Time, reason string) (api.CancelResult, error) {
 	if s.Ended && s.EndReason != api.EndCanceled {
 		return api.CancelResult{}, ErrEnded
@@ -27,7 +30,8 @@ func (s *Subscription) Cancel(now time.Time, reason string) (api.CancelResult, e
 	} else {
 		s.AccessUntil = s.NextDue()
 	}
-	if s.Suspended() || !now.Before(s.AccessUntil) {
+	forfeits := s.Suspended() && (s.Rules < 1 || !s.currentPeriodPaid())
+	if forfeits || !now.Before(s.AccessUntil) {
 		s.end(now, api.EndCanceled)
 	}
 	s.CancelAnswer = &api.CancelResult{Status: s.Status(), AccessUntil: s.AccessUntil}
@@ -91,6 +95,58 @@ func (s *Subscription) Unsettled() bool {
 		return true
 	}
 	return s.Ended && s.EndReason == api.EndWithdrawn && len(s.Refundable()) > 0
+}
+
+// SettlementWindow is how long an ended subscription keeps trying to settle
+// what it still owes or is owed (a refund that fails, a charge never
+// answered) before it hands the rest to ops and completes.
+const SettlementWindow = 7 * 24 * time.Hour
+
+// Settlement states reported in the state and in the SettlementStatus search attribute.
+const (
+	SettlementPending     = "pending"
+	SettlementHandedToOps = "handed_to_ops"
+)
+
+// Settlement is where an ended subscription stands on what it still has to
+// settle: "" (nothing, or not ended), SettlementPending, or SettlementHandedToOps.
+func (s *Subscription) Settlement() string {
+	switch {
+	case !s.Ended || !s.Unsettled():
+		return ""
+	case s.HandedToOps:
+		return SettlementHandedToOps
+	}
+	return SettlementPending
+}
+
+// SettleBy is when an ended subscription stops trying to settle by itself.
+func (s *Subscription) SettleBy() time.Time { return s.EndedAt.Add(SettlementWindow) }
+
+// HandOver gives up settling at now if the settlement window is over: what
+// is left is for ops. It reports whether it did.
+func (s *Subscription) HandOver(now time.Time) bool {
+	if !s.Ended || !s.Unsettled() || now.Before(s.SettleBy()) {
+		return false
+	}
+	s.HandedToOps = true
+	return true
+}
+
+// PendingRefund is what a withdrawn subscription still has to refund: the
+// payments not refunded yet and the charges whose answer never came.
+func (s *Subscription) PendingRefund() int64 {
+	if !s.Ended || s.EndReason != api.EndWithdrawn {
+		return 0
+	}
+	var sum int64
+	for _, p := range s.Refundable() {
+		sum += p.AmountMinor
+	}
+	for _, c := range s.UnansweredCharges() {
+		sum += c.AmountMinor
+	}
+	return sum
 }
 
 // Terminate ends the subscription at once for a breach of the terms of use, without refund.

@@ -826,7 +826,7 @@ func TestUnknownCycle(t *testing.T) {
 	}
 	before := len(s.Payments)
 	s.Declined(billing.Charge{Cycle: 1, Attempt: 1, AmountMinor: 995}, "pi_x", "card_declined", at("2026-03-20T00:00:00Z"))
-	s.Unanswered(billing.Charge{Cycle: 1, Attempt: 1}, at("2026-03-21T00:00:00Z"))
+	s.Unanswered(billing.Charge{Cycle: 1, Attempt: 1}, at("2026-03-20T00:00:00Z"), at("2026-03-21T00:00:00Z"))
 	if len(s.Payments) != before || len(s.Open) != 0 || s.Status() != api.StatusActive {
 		t.Fatalf("a late answer for a paid cycle changed the subscription: %+v", s)
 	}

@@ -62,6 +62,7 @@ func (s *Subscription) State(now time.Time) api.State {
 	if s.Ended {
 		st.EndedAt = ptr(s.EndedAt)
 	}
+	st.Settlement, st.PendingRefundMinor = s.Settlement(), s.PendingRefund()
 	for _, d := range s.Open {
 		st.OutstandingCycles = append(st.OutstandingCycles, d.Cycle)
 	}

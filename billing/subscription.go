@@ -16,6 +16,13 @@ const (
 	maxRejected = 50
 )
 
+// CurrentRules is the version of the rules a subscription opened today
+// follows. Rules 0 is what subscriptions recorded before these rules did:
+// the workflow replays their histories with it (see workflow.GetVersion).
+// Rules 1: dunning retries spaced from the declined attempt, a late decline
+// never reopens an ended subscription, and cancelling keeps a paid period.
+const CurrentRules = 1
+
 // ErrEnded is returned for any request to a subscription that has ended.
 var ErrEnded = errors.New("the subscription has ended")
 
@@ -24,8 +31,9 @@ var ErrEnded = errors.New("the subscription has ended")
 // I/O: the workflow performs the charges and emails they ask for and reports
 // back. It is carried whole, as JSON, across continue-as-new.
 type Subscription struct {
-	ID              string `json:"id"`        // the workflow ID
-	KeyPrefix       string `json:"keyPrefix"` // idempotency-key prefix, unique per subscription
+	Rules           int    `json:"rules,omitempty"` // version of the rules followed (CurrentRules)
+	ID              string `json:"id"`              // the workflow ID
+	KeyPrefix       string `json:"keyPrefix"`       // idempotency-key prefix, unique per subscription
 	AccountID       string `json:"accountId"`
 	Plan            string `json:"plan"`
 	Currency        string `json:"currency"`
@@ -59,6 +67,9 @@ type Subscription struct {
 	EndReason       string            `json:"endReason"`
 	EndedAt         time.Time         `json:"endedAt"`
 	TerminateReason string            `json:"terminateReason"`
+	// HandedToOps is set when what an ended subscription still had to
+	// settle was not settled within SettlementWindow: ops take it over.
+	HandedToOps bool `json:"handedToOps,omitempty"`
 
 	Payments []api.Payment  `json:"payments"`
 	Rejected []api.Rejected `json:"rejected"`
@@ -71,12 +82,18 @@ type Due struct {
 	DueAt       time.Time `json:"dueAt"`
 	Attempts    int       `json:"attempts"` // attempts that got an answer; the next attempt's number
 	Retries     int       `json:"retries"`  // dunning retries made
+	// DeclinedAt is when the last attempt was declined: the next dunning
+	// retry is spaced from it (rules 1; absent: from DueAt).
+	DeclinedAt *time.Time `json:"declinedAt,omitempty"`
 	// RetryErrorAt is set when the last attempt got no answer (Stripe
 	// unreachable): the same attempt, under the same idempotency key, is made
 	// again then.
 	RetryErrorAt         *time.Time `json:"retryErrorAt,omitempty"`
 	ErrorWasRetry        bool       `json:"errorWasRetry,omitempty"`
 	ErrorPaymentMethodID string     `json:"errorPaymentMethodId,omitempty"`
+	// SentAt is when the unanswered attempt was first sent: once Stripe may
+	// have forgotten its idempotency key, it is looked up before it is sent again.
+	SentAt *time.Time `json:"sentAt,omitempty"`
 }
 
 // Start describes a new subscription.
@@ -96,6 +113,7 @@ func New(s Start) *Subscription {
 		ID: s.ID, KeyPrefix: s.KeyPrefix, AccountID: s.AccountID,
 		Plan: s.Plan, Currency: s.Currency, Offer: s.Offer, PaymentMethodID: s.PMID,
 		Dunning:       s.Dunning,
+		Rules:         CurrentRules,
 		ContractStart: s.InstalledAt.UTC(),
 		Anchor:        s.InstalledAt.UTC(),
 	}
@@ -231,6 +249,9 @@ func (s *Subscription) NextEvent() (Event, bool) {
 // canceled subscription makes no attempt once its access has ended.
 func (s *Subscription) retryTime(d Due) (time.Time, bool) {
 	at, ok := RetryAt(d.DueAt, s.Dunning, d.Retries+1)
+	if d.DeclinedAt != nil {
+		at, ok = RetryAfter(*d.DeclinedAt, s.Dunning, d.Retries+1)
+	}
 	if d.RetryErrorAt != nil {
 		at, ok = *d.RetryErrorAt, true
 	}
@@ -267,6 +288,9 @@ type Charge struct {
 	DueAt           time.Time
 	PaymentMethodID string
 	Retry           bool // a scheduled dunning retry
+	// SentAt is when this attempt was first sent and got no answer; zero
+	// for an attempt never sent.
+	SentAt time.Time
 }
 
 // IdempotencyKey is the Stripe Idempotency-Key of a charge attempt: stable
@@ -301,6 +325,9 @@ func (s *Subscription) RetryCharge(cycle int) (Charge, bool) {
 	c := Charge{Cycle: cycle, Attempt: d.Attempts, AmountMinor: d.AmountMinor, DueAt: d.DueAt, PaymentMethodID: s.PaymentMethodID, Retry: true}
 	if d.RetryErrorAt != nil { // the unanswered attempt again, exactly as it was sent
 		c.Retry, c.PaymentMethodID = d.ErrorWasRetry, d.ErrorPaymentMethodID
+		if d.SentAt != nil {
+			c.SentAt = *d.SentAt
+		}
 	}
 	return c, true
 }
@@ -339,34 +366,58 @@ func (s *Subscription) Paid(c Charge, paymentIntentID string, now time.Time) {
 }
 
 // Declined records a declined charge. A scheduled attempt moves the cycle
-// along the dunning schedule; after the last retry the subscription is
-// suspended, and a canceled one ends at once.
+// along the dunning schedule, whose next retry is spaced from now; after the
+// last retry the subscription is suspended, and a canceled one with no paid
+// period left ends at once.
+//
+// On an ended subscription (a charge whose answer came after the end) the
+// end never changes: after a withdrawal nothing is owed, so the cycle is
+// dropped; otherwise it stays outstanding, as it fell due before the end.
 func (s *Subscription) Declined(c Charge, paymentIntentID, code string, now time.Time) {
 	i := s.openIndex(c.Cycle)
 	if i < 0 {
 		return
 	}
+	s.addPayment(api.Payment{Cycle: c.Cycle, AmountMinor: c.AmountMinor, Currency: s.Currency,
+		Status: api.PaymentFailed, PaymentIntentID: paymentIntentID, At: now, Attempt: c.Attempt, DeclineCode: code})
 	d := &s.Open[i]
 	d.Attempts = c.Attempt + 1
+	d.RetryErrorAt, d.ErrorWasRetry, d.ErrorPaymentMethodID, d.SentAt = nil, false, "", nil
+	if s.Rules >= 1 && s.Ended {
+		if s.EndReason == api.EndWithdrawn {
+			s.Open = slices.Delete(s.Open, i, i+1)
+		}
+		return
+	}
 	if c.Retry {
 		d.Retries++
 	}
-	d.RetryErrorAt, d.ErrorWasRetry, d.ErrorPaymentMethodID = nil, false, ""
+	if s.Rules >= 1 {
+		d.DeclinedAt = &now
+	}
 	if d.Retries >= len(s.Dunning) {
 		s.Suspension = true
 	}
-	s.addPayment(api.Payment{Cycle: c.Cycle, AmountMinor: c.AmountMinor, Currency: s.Currency,
-		Status: api.PaymentFailed, PaymentIntentID: paymentIntentID, At: now, Attempt: c.Attempt, DeclineCode: code})
-	if s.Canceled && s.Suspended() {
+	if s.Canceled && s.Suspended() && (s.Rules < 1 || !s.currentPeriodPaid()) {
 		s.end(now, api.EndCanceled)
 	}
 }
 
-// Unanswered records an attempt that got no answer from Stripe: it is made
-// again at retryAt under the same idempotency key, so that it can never be
-// charged twice.
-func (s *Subscription) Unanswered(c Charge, retryAt time.Time) {
+// currentPeriodPaid reports whether the last cycle that fell due is paid:
+// the customer has paid for the period running now.
+func (s *Subscription) currentPeriodPaid() bool {
+	return s.Cycle > 0 && s.openIndex(s.Cycle) < 0
+}
+
+// Unanswered records an attempt sent at sentAt that got no answer from
+// Stripe: it is made again at retryAt under the same idempotency key, so that
+// it can never be charged twice.
+func (s *Subscription) Unanswered(c Charge, sentAt, retryAt time.Time) {
 	if i := s.openIndex(c.Cycle); i >= 0 {
+		if !c.SentAt.IsZero() {
+			sentAt = c.SentAt // sent again: the first sending counts
+		}
+		s.Open[i].SentAt = &sentAt
 		s.Open[i].Attempts = c.Attempt
 		s.Open[i].RetryErrorAt = &retryAt
 		s.Open[i].ErrorWasRetry = c.Retry

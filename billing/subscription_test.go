@@ -433,9 +433,9 @@ func TestUnanswered(t *testing.T) {
 	want := []row{
 		{"2026-03-10T12:00:00Z", 0, false, unanswered},
 		{"2026-03-10T13:00:00Z", 0, false, declined},  // same attempt again: not a dunning retry
-		{"2026-03-11T12:00:00Z", 1, true, unanswered}, // retry 1 at due+1 day
-		{"2026-03-11T13:00:00Z", 1, true, declined},   // retry 1 again: counts as retry 1
-		{"2026-03-13T12:00:00Z", 2, true, paid},       // retry 2 at due+3 days
+		{"2026-03-11T13:00:00Z", 1, true, unanswered}, // retry 1 a day after the decline
+		{"2026-03-11T14:00:00Z", 1, true, declined},   // retry 1 again: counts as retry 1
+		{"2026-03-13T14:00:00Z", 2, true, paid},       // retry 2 two days (3-1) after that decline
 	}
 	got := m.charges()
 	if len(got) != len(want) {
