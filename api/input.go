@@ -7,7 +7,6 @@ import (
 	"net/mail"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -47,7 +46,7 @@ type Input struct {
 	Plan             string     `json:"plan"`
 	Currency         string     `json:"currency"`
 	Offer            string     `json:"offer,omitempty"`
-	InstalledAt      string     `json:"installedAt,omitempty"` // RFC 3339; default: now
+	InstalledAt      string     `json:"installedAt,omitempty"` // RFC 3339 (see ParseTime); default: now
 	TestClock        *TestClock `json:"testClock,omitempty"`
 	// DunningDays is the retry schedule after a declined charge, in days after
 	// the due date, strictly increasing. Default: 1, 3, 5, 7.
@@ -62,73 +61,32 @@ type Input struct {
 // TestClock runs a subscription on a simulated clock, like Stripe's test clocks:
 // it reads StartsAt + Speedup × (real time elapsed since the workflow started).
 type TestClock struct {
-	StartsAt string  `json:"startsAt"` // RFC 3339
+	StartsAt string  `json:"startsAt"` // RFC 3339 (see ParseTime)
 	Speedup  float64 `json:"speedup"`  // ≥ 1
 }
 
-// UnmarshalJSON decodes field by field so that a value of the wrong type is
-// reported by Validate as an InvalidInput naming the field, instead of
-// failing the decoding of the whole workflow input.
+// UnmarshalJSON decodes field by field so that an unknown field, a value of
+// the wrong type or an unknown field inside testClock is reported by
+// Validate as an InvalidInput naming the field, instead of failing the
+// decoding of the whole workflow input. A valid installedAt is kept with its
+// letters in upper case ("t" and "z" become "T" and "Z"), as
+// time.Parse(time.RFC3339) reads it.
 func (in *Input) UnmarshalJSON(b []byte) error {
-	*in = Input{}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(b, &fields); err != nil {
-		in.decodeErr = fmt.Errorf("input: must be a JSON object, %s", typeName(b))
-		return nil
-	}
-	targets := map[string]any{
-		"accountId": &in.AccountID, "email": &in.Email, "name": &in.Name,
-		"locale": &in.Locale, "stripeCustomerId": &in.StripeCustomerID,
-		"paymentMethodId": &in.PaymentMethodID, "plan": &in.Plan,
-		"currency": &in.Currency, "offer": &in.Offer, "installedAt": &in.InstalledAt,
-		"testClock": &in.TestClock, "dunningDays": &in.DunningDays, "continued": &in.Continued,
-	}
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var errs []error
-	for _, k := range keys {
-		target, ok := targets[k]
-		if !ok {
-			errs = append(errs, fmt.Errorf("%s: unknown field", k))
-			continue
-		}
-		if string(fields[k]) == "null" {
-			continue
-		}
-		if err := json.Unmarshal(fields[k], target); err != nil {
-			name, got := k, typeName(fields[k])
-			// Name the wrong value itself when it sits inside the field
-			// (testClock.speedup, an element of dunningDays).
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) {
-				if te.Field != "" {
-					name = k + "." + te.Field
-				}
-				got = "got " + te.Value
-			}
-			errs = append(errs, fmt.Errorf("%s: wrong type: %s", name, got))
-		}
-	}
-	in.decodeErr = errors.Join(errs...)
+	err := decodeObject(b, in)
+	in.decodeErr = err
+	in.InstalledAt = canonicalTime(in.InstalledAt)
 	return nil
 }
 
-func typeName(raw json.RawMessage) string {
-	switch s := strings.TrimSpace(string(raw)); {
-	case strings.HasPrefix(s, `"`):
-		return "got a string"
-	case strings.HasPrefix(s, "{"):
-		return "got an object"
-	case strings.HasPrefix(s, "["):
-		return "got an array"
-	case s == "true" || s == "false":
-		return "got a boolean"
-	default:
-		return "got a number"
+// UnmarshalJSON decodes a test clock strictly: an unknown field, a value of
+// the wrong type is an error naming the field. A valid startsAt is kept with
+// its letters in upper case, as in Input.
+func (c *TestClock) UnmarshalJSON(b []byte) error {
+	if err := decodeObject(b, c); err != nil {
+		return err
 	}
+	c.StartsAt = canonicalTime(c.StartsAt)
+	return nil
 }
 
 // validEmail accepts a bare address whose domain is a dotted host name.
@@ -194,11 +152,12 @@ func Offers() []string {
 // clock at start: for a test clock, its startsAt. It returns an *InputError
 // naming the first wrong field.
 func (in *Input) Validate(now time.Time) error {
-	if in.decodeErr != nil {
-		var field, reason string
-		msg := strings.SplitN(in.decodeErr.Error(), "\n", 2)[0]
-		field, reason, _ = strings.Cut(msg, ": ")
-		return invalid(field, "%s", reason)
+	var fe *fieldError
+	if errors.As(in.decodeErr, &fe) {
+		if fe.field == "" {
+			return invalid("input", "%s", fe.reason)
+		}
+		return invalid(fe.field, "%s", fe.reason)
 	}
 	if !accountIDPattern.MatchString(in.AccountID) {
 		return invalid("accountId", "%q must be 1 to 64 of A-Z a-z 0-9 _ -", in.AccountID)
@@ -237,8 +196,8 @@ func (in *Input) Validate(now time.Time) error {
 
 func (in *Input) validateClock(now time.Time) error {
 	if in.TestClock != nil {
-		if _, err := time.Parse(time.RFC3339, in.TestClock.StartsAt); err != nil {
-			return invalid("testClock.startsAt", "%q is not an RFC 3339 time", in.TestClock.StartsAt)
+		if _, err := ParseTime(in.TestClock.StartsAt); err != nil {
+			return invalid("testClock.startsAt", "%v", err)
 		}
 		if !(in.TestClock.Speedup >= 1) {
 			return invalid("testClock.speedup", "%v must be a number ≥ 1", in.TestClock.Speedup)
@@ -247,9 +206,9 @@ func (in *Input) validateClock(now time.Time) error {
 	if in.InstalledAt == "" {
 		return nil
 	}
-	at, err := time.Parse(time.RFC3339, in.InstalledAt)
+	at, err := ParseTime(in.InstalledAt)
 	if err != nil {
-		return invalid("installedAt", "%q is not an RFC 3339 time", in.InstalledAt)
+		return invalid("installedAt", "%v", err)
 	}
 	if at.After(now) {
 		return invalid("installedAt", "%s is in the future (now is %s)", in.InstalledAt, now.UTC().Format(time.RFC3339))
@@ -278,7 +237,7 @@ func validateDunning(days []int) error {
 // the test clock's startsAt, or realNow without one. Call after Validate.
 func (in *Input) StartTime(realNow time.Time) time.Time {
 	if in.TestClock != nil {
-		if t, err := time.Parse(time.RFC3339, in.TestClock.StartsAt); err == nil {
+		if t, err := ParseTime(in.TestClock.StartsAt); err == nil {
 			return t.UTC()
 		}
 	}

@@ -196,6 +196,10 @@ func TestValidateFields(t *testing.T) {
 		{"installedAt space separator", "installedAt", "2026-03-10 09:00:00Z", "installedAt"},
 		{"installedAt without zone", "installedAt", "2026-03-10T09:00:00", "installedAt"},
 		{"installedAt unix time", "installedAt", 1773136800, "installedAt"},
+		{"installedAt lower-case t and z", "installedAt", "2026-03-10t09:00:00z", ""},
+		{"installedAt lower-case t, offset", "installedAt", "2026-03-10t09:00:00+01:00", ""},
+		{"installedAt lower-case, future", "installedAt", "2026-03-13t10:00:00z", "installedAt"},
+		{"installedAt other lower-case letter", "installedAt", "2026-03-10x09:00:00z", "installedAt"},
 		// testClock: optional {startsAt RFC 3339, speedup ≥ 1}
 		{"testClock absent", "testClock", del{}, ""},
 		{"testClock null", "testClock", rawJSON("null"), ""},
@@ -210,6 +214,10 @@ func TestValidateFields(t *testing.T) {
 		{"testClock startsAt missing", "testClock", rawJSON(`{"speedup":1440}`), "testClock.startsAt"},
 		{"testClock startsAt not a time", "testClock", rawJSON(`{"startsAt":"tomorrow","speedup":1440}`), "testClock.startsAt"},
 		{"testClock startsAt a number", "testClock", rawJSON(`{"startsAt":1773136800,"speedup":1440}`), "testClock.startsAt"},
+		{"testClock startsAt lower-case", "testClock", rawJSON(`{"startsAt":"2026-03-12t10:00:00z","speedup":1440}`), ""},
+		{"testClock unknown field", "testClock", rawJSON(`{"startsAt":"2026-03-12T10:00:00Z","speedup":1440,"rate":2}`), "testClock.rate"},
+		{"testClock field in another case", "testClock", rawJSON(`{"StartsAt":"2026-03-12T10:00:00Z","speedup":1440}`), "testClock.StartsAt"},
+		{"testClock empty", "testClock", rawJSON(`{}`), "testClock.startsAt"},
 		{"testClock a string", "testClock", "yes", "testClock"},
 		{"testClock an array", "testClock", rawJSON(`[1440]`), "testClock"},
 		// dunningDays: strictly increasing, 1..60, at most 10
@@ -267,6 +275,7 @@ func TestWrongTypeReason(t *testing.T) {
 		{"offer", `["body-scan"]`, "array"},
 		{"name", `true`, "bool"},
 		{"testClock", `{"startsAt":"2026-03-12T10:00:00Z","speedup":"fast"}`, "string"},
+		{"testClock", `"yes"`, "string"},
 		{"dunningDays", `[1, "3"]`, "string"},
 	}
 	for _, tc := range tests {
@@ -277,6 +286,32 @@ func TestWrongTypeReason(t *testing.T) {
 				t.Fatalf("Validate = %v, want a wrong type naming %q", err, tc.reason)
 			}
 		})
+	}
+}
+
+func TestLowerCaseTimesAreKeptInUpperCase(t *testing.T) {
+	// The workflow reads installedAt and startsAt with time.Parse(time.RFC3339),
+	// which refuses "t" and "z": decoding keeps them in upper case.
+	doc := `{"accountId":"a","email":"a@example.com","stripeCustomerId":"cus_1","paymentMethodId":"pm_card_visa",
+		"plan":"monthly","currency":"EUR","installedAt":"2026-03-10t09:00:00.5z",
+		"testClock":{"startsAt":"2026-03-12t10:00:00+01:00","speedup":60}}`
+	var in api.Input
+	if err := json.Unmarshal([]byte(doc), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.InstalledAt != "2026-03-10T09:00:00.5Z" || in.TestClock.StartsAt != "2026-03-12T10:00:00+01:00" {
+		t.Fatalf("installedAt %q, startsAt %q: want them in upper case", in.InstalledAt, in.TestClock.StartsAt)
+	}
+	start := in.StartTime(now)
+	if !start.Equal(time.Date(2026, 3, 12, 9, 0, 0, 0, time.UTC)) {
+		t.Fatalf("StartTime = %s", start)
+	}
+	if err := in.Validate(start); err != nil {
+		t.Fatalf("Validate = %v", err)
+	}
+	// Not a time: kept as it came, for the error to quote it.
+	if err := json.Unmarshal([]byte(`{"installedAt":"yesterday"}`), &in); err != nil || in.InstalledAt != "yesterday" {
+		t.Fatalf("installedAt %q, %v", in.InstalledAt, err)
 	}
 }
 

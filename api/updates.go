@@ -9,11 +9,22 @@ import "time"
 // reach before what the subscription has already handled, nor into the
 // future. Absent, the request counts when a worker handles it. The typed
 // client and the starter command set it.
+//
+// Every request decodes strictly: an unknown field (names are
+// case-sensitive), a value of the wrong JSON type or a time that is not
+// RFC 3339 (see ParseTime) is an *ArgumentError naming the field. The
+// Temporal SDK rejects an update whose argument fails to decode, before it
+// reaches history.
 
 // CancelRequest is the argument of the cancel update and signal.
 type CancelRequest struct {
 	Reason      string    `json:"reason,omitempty"`
 	RequestedAt time.Time `json:"requestedAt,omitzero"`
+}
+
+// UnmarshalJSON decodes the argument strictly: see ArgumentError.
+func (r *CancelRequest) UnmarshalJSON(b []byte) error {
+	return decodeRequest(UpdateCancel, b, r)
 }
 
 // CancelResult is the result of the cancel update.
@@ -25,6 +36,11 @@ type CancelResult struct {
 // WithdrawRequest is the argument of the withdraw update and signal.
 type WithdrawRequest struct {
 	RequestedAt time.Time `json:"requestedAt,omitzero"`
+}
+
+// UnmarshalJSON decodes the argument strictly: see ArgumentError.
+func (r *WithdrawRequest) UnmarshalJSON(b []byte) error {
+	return decodeRequest(UpdateWithdraw, b, r)
 }
 
 // WithdrawResult is the result of the withdraw update.
@@ -44,6 +60,11 @@ type UpdatePaymentMethodRequest struct {
 	RequestedAt     time.Time `json:"requestedAt,omitzero"`
 }
 
+// UnmarshalJSON decodes the argument strictly: see ArgumentError.
+func (r *UpdatePaymentMethodRequest) UnmarshalJSON(b []byte) error {
+	return decodeRequest(UpdatePaymentMethod, b, r)
+}
+
 // UpdatePaymentMethodResult is the result of the updatePaymentMethod update.
 type UpdatePaymentMethodResult struct {
 	Status           string `json:"status"`
@@ -54,6 +75,11 @@ type UpdatePaymentMethodResult struct {
 type ChangePlanRequest struct {
 	Plan        string    `json:"plan"`
 	RequestedAt time.Time `json:"requestedAt,omitzero"`
+}
+
+// UnmarshalJSON decodes the argument strictly: see ArgumentError.
+func (r *ChangePlanRequest) UnmarshalJSON(b []byte) error {
+	return decodeRequest(UpdateChangePlan, b, r)
 }
 
 // ChangePlanResult is the result of the changePlan update.
@@ -68,6 +94,11 @@ type PriceChangeRequest struct {
 	RequestedAt time.Time `json:"requestedAt,omitzero"`
 }
 
+// UnmarshalJSON decodes the argument strictly: see ArgumentError.
+func (r *PriceChangeRequest) UnmarshalJSON(b []byte) error {
+	return decodeRequest(UpdateSchedulePriceChange, b, r)
+}
+
 // PriceChangeResult is the result of the schedulePriceChange update.
 type PriceChangeResult struct {
 	AppliesFrom time.Time `json:"appliesFrom"`
@@ -77,6 +108,11 @@ type PriceChangeResult struct {
 type TerminateRequest struct {
 	Reason      string    `json:"reason"`
 	RequestedAt time.Time `json:"requestedAt,omitzero"`
+}
+
+// UnmarshalJSON decodes the argument strictly: see ArgumentError.
+func (r *TerminateRequest) UnmarshalJSON(b []byte) error {
+	return decodeRequest(UpdateTerminate, b, r)
 }
 
 // TerminateResult is the result of the terminate update.
