@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 func (s *Server) newID(prefix string) string {
@@ -39,9 +39,13 @@ func (s *Server) createPaymentIntent(form url.Values) reply {
 		return invalid(http.StatusBadRequest, "parameter_invalid_empty", "confirm", "confirm must be true: this stand-in only handles confirmed charges.")
 	}
 	offSession := form.Get("off_session") == "true"
-	pm := lookupPaymentMethod(form.Get("payment_method"))
+	pm := s.paymentMethod(form.Get("payment_method"))
 	if pm.missing {
 		return noSuchPaymentMethod(http.StatusBadRequest, pm.id)
+	}
+	if pm.customer != "" && pm.customer != customer {
+		return invalid(http.StatusBadRequest, "", "payment_method", fmt.Sprintf(
+			"The customer does not have a payment method with the ID %s. The payment method must be attached to the customer.", pm.id))
 	}
 	if pm.typ != "card" {
 		return invalid(http.StatusBadRequest, "payment_intent_incompatible_payment_method", "payment_method", fmt.Sprintf(
@@ -51,7 +55,7 @@ func (s *Server) createPaymentIntent(form url.Values) reply {
 	pi := &PaymentIntent{
 		ID: s.newID("pi"), Object: "payment_intent", Amount: amount, Currency: strings.ToLower(currency),
 		Customer: customer, PaymentMethod: pm.id, PaymentMethodTypes: []string{"card"}, CaptureMethod: "automatic",
-		ConfirmationMethod: "automatic", Metadata: metadata(form), Created: time.Now().Unix(), OffSession: offSession,
+		ConfirmationMethod: "automatic", Metadata: metadata(form), Created: s.now().Unix(), OffSession: offSession,
 	}
 	s.intents = append(s.intents, pi)
 	decline := pm.decline
@@ -99,6 +103,64 @@ func (s *Server) findIntent(id string) *PaymentIntent {
 	return nil
 }
 
+// listPaymentIntents lists PaymentIntents newest first, of one customer if
+// customer is given, a page of limit (1 to 100, default 10) after the
+// starting_after cursor or before the ending_before one, as Stripe does.
+func (s *Server) listPaymentIntents(form url.Values) reply {
+	limit := 10
+	if l := form.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 100 {
+			return invalid(http.StatusBadRequest, "parameter_invalid_integer", "limit", "This value must be between 1 and 100.")
+		}
+		limit = n
+	}
+	after, before := form.Get("starting_after"), form.Get("ending_before")
+	if after != "" && before != "" {
+		return invalid(http.StatusBadRequest, "", "ending_before", "You may only specify one of these parameters: ending_before, starting_after.")
+	}
+	customer := form.Get("customer")
+	var all []*PaymentIntent // newest first
+	for i := len(s.intents) - 1; i >= 0; i-- {
+		if pi := s.intents[i]; customer == "" || pi.Customer == customer {
+			all = append(all, pi)
+		}
+	}
+	cursor := func(param, id string) (int, *reply) {
+		i := slices.IndexFunc(all, func(pi *PaymentIntent) bool { return pi.ID == id })
+		if i < 0 {
+			r := invalid(http.StatusBadRequest, "resource_missing", param, fmt.Sprintf("No such payment_intent: '%s'", id))
+			return 0, &r
+		}
+		return i, nil
+	}
+	from, to := 0, len(all)
+	switch {
+	case after != "":
+		i, bad := cursor("starting_after", after)
+		if bad != nil {
+			return *bad
+		}
+		from = i + 1
+	case before != "":
+		i, bad := cursor("ending_before", before)
+		if bad != nil {
+			return *bad
+		}
+		from, to = max(0, i-limit), i
+	}
+	to = min(to, from+limit)
+	hasMore := to < len(all)
+	if before != "" {
+		hasMore = from > 0
+	}
+	data := make([]PaymentIntent, 0, to-from)
+	for _, pi := range all[from:to] {
+		data = append(data, pi.clone())
+	}
+	return reply{status: http.StatusOK, body: list{Object: "list", Data: data, HasMore: hasMore, URL: "/v1/payment_intents"}}
+}
+
 func (s *Server) getPaymentIntent(id string) reply {
 	pi := s.findIntent(id)
 	if pi == nil {
@@ -136,7 +198,7 @@ func (s *Server) createRefund(form url.Values) reply {
 	}
 	pi.refunded += amount
 	r := &Refund{ID: s.newID("re"), Object: "refund", Amount: amount, Currency: pi.Currency, PaymentIntent: pi.ID,
-		Charge: *pi.LatestCharge, Status: "succeeded", Metadata: metadata(form), Created: time.Now().Unix()}
+		Charge: *pi.LatestCharge, Status: "succeeded", Metadata: metadata(form), Created: s.now().Unix()}
 	s.refunds = append(s.refunds, r)
 	return reply{status: http.StatusOK, body: *r, keep: true}
 }

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 )
 
 // paymentMethod is what an id means, following Stripe's test payment methods.
 type paymentMethod struct {
 	id, typ, brand, last4 string
+	customer              string // the customer it is attached to, or ""
 	missing               bool
 	decline               *APIError // a charge with it is declined
 	authRequired          bool      // needs 3-D Secure: declined off-session
@@ -80,25 +80,107 @@ func lookupPaymentMethod(id string) paymentMethod {
 	return pm
 }
 
+// isShortcut tells whether id is one of Stripe's test shortcuts
+// (pm_card_visa, …), which Stripe copies afresh for each use.
+func isShortcut(id string) bool {
+	return strings.HasPrefix(id, "pm_card_")
+}
+
+// storedMethod is a payment method attached to a customer: a copy of a
+// shortcut (origin is the shortcut) or an id attached in place (origin is
+// the id itself).
+type storedMethod struct {
+	origin, customer string
+	created          int64
+}
+
+// paymentMethod resolves id, with the customer it is attached to.
+func (s *Server) paymentMethod(id string) paymentMethod {
+	sm, ok := s.methods[id]
+	if !ok {
+		return lookupPaymentMethod(id)
+	}
+	pm := lookupPaymentMethod(sm.origin)
+	pm.id, pm.customer = id, sm.customer
+	return pm
+}
+
 func noSuchPaymentMethod(status int, id string) reply {
 	return invalid(status, "resource_missing", "payment_method", fmt.Sprintf("No such PaymentMethod: '%s'", id))
 }
 
-func getPaymentMethod(id string) reply {
-	pm := lookupPaymentMethod(id)
+func (s *Server) getPaymentMethod(id string) reply {
+	pm := s.paymentMethod(id)
 	if pm.missing {
 		return noSuchPaymentMethod(http.StatusNotFound, id)
 	}
+	return reply{status: http.StatusOK, body: s.paymentMethodObject(pm)}
+}
+
+// paymentMethodObject is pm as Stripe serializes a PaymentMethod.
+func (s *Server) paymentMethodObject(pm paymentMethod) map[string]any {
+	created := s.now().Unix()
+	if sm, ok := s.methods[pm.id]; ok {
+		created = sm.created
+	}
+	var customer any // JSON null when attached to no customer
+	if pm.customer != "" {
+		customer = pm.customer
+	}
 	obj := map[string]any{
-		"id": pm.id, "object": "payment_method", "type": pm.typ, "customer": nil,
-		"created": time.Now().Unix(), "livemode": false, "metadata": map[string]string{},
+		"id": pm.id, "object": "payment_method", "type": pm.typ, "customer": customer,
+		"created": created, "livemode": false, "metadata": map[string]string{},
 		"billing_details": map[string]any{"email": nil, "name": nil},
 	}
 	if pm.typ == "card" {
 		obj["card"] = map[string]any{"brand": pm.brand, "last4": pm.last4, "exp_month": 12,
-			"exp_year": time.Now().Year() + 3, "funding": "credit", "country": "US"}
+			"exp_year": s.now().Year() + 3, "funding": "credit", "country": "US"}
 	} else {
 		obj[pm.typ] = map[string]any{}
 	}
-	return reply{status: http.StatusOK, body: obj}
+	return obj
+}
+
+// attach attaches payment method id to customer, as
+// POST /v1/payment_methods/{id}/attach does, and returns the id of the
+// attached payment method: a new one for a shortcut, else id.
+func (s *Server) attach(id, customer string) (string, reply) {
+	if customer == "" {
+		return "", missingParam("customer")
+	}
+	if !strings.HasPrefix(customer, "cus_") {
+		return "", invalid(http.StatusBadRequest, "resource_missing", "customer", fmt.Sprintf("No such customer: '%s'", customer))
+	}
+	pm := s.paymentMethod(id)
+	if pm.missing {
+		return "", noSuchPaymentMethod(http.StatusNotFound, id)
+	}
+	switch {
+	case pm.customer == customer:
+	case pm.customer != "":
+		return "", invalid(http.StatusBadRequest, "", "", "The payment method you provided has already been attached to a customer.")
+	case isShortcut(id):
+		origin := id
+		id = s.newID("pm")
+		s.methods[id] = &storedMethod{origin: origin, customer: customer, created: s.now().Unix()}
+	default:
+		s.methods[id] = &storedMethod{origin: id, customer: customer, created: s.now().Unix()}
+	}
+	return id, reply{status: http.StatusOK, body: s.paymentMethodObject(s.paymentMethod(id)), keep: true}
+}
+
+// AttachPaymentMethod attaches payment method id to customer (cus_…) as
+// POST /v1/payment_methods/{id}/attach does and returns the id of the
+// attached payment method. A test shortcut (pm_card_visa, …) is copied, as
+// Stripe does: the copy has a new id, behaves like the shortcut and belongs
+// to customer. Any other id is attached in place. It fails if id does not
+// exist or belongs to another customer.
+func (s *Server) AttachPaymentMethod(id, customer string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	attached, rep := s.attach(id, customer)
+	if rep.status != http.StatusOK {
+		return "", fmt.Errorf("stripefake: attach %s to %s: HTTP %d: %s", id, customer, rep.status, rep.body.(errorBody).Error.Message)
+	}
+	return attached, nil
 }

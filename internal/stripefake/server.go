@@ -1,22 +1,55 @@
-// Package stripefake is a test double for the three Stripe endpoints the
-// subscription worker calls: POST /v1/payment_intents, POST /v1/refunds and
-// GET /v1/payment_methods/{id} (plus GET /v1/payment_intents/{id} and
-// GET /v1/refunds?payment_intent=, which the worker uses to settle edge cases).
+// Package stripefake is a test double for the Stripe endpoints the
+// subscription worker calls: POST /v1/payment_intents (a charge),
+// POST /v1/refunds, GET /v1/payment_methods/{id}, and the look-ups that
+// settle edge cases: GET /v1/payment_intents/{id},
+// GET /v1/payment_intents?customer= and GET /v1/refunds?payment_intent=.
+// POST /v1/payment_methods/{id}/attach lets a test give a customer its cards.
 //
 // It speaks Stripe's wire format (form-encoded requests, JSON objects and
-// error bodies), honours Stripe's test payment methods (pm_card_visa,
-// pm_card_chargeDeclined, …) and Idempotency-Key replays, records what it
-// received, and can inject 5xx/429 failures. It is for tests and local demos
-// only: it keeps everything in memory and checks only that a key is present.
+// error bodies, list objects paged with limit, starting_after and
+// ending_before), honours Stripe's test payment methods (pm_card_visa,
+// pm_card_chargeDeclined, …) and Idempotency-Key replays, and records what it
+// received. It is for tests and local demos only: it keeps everything in
+// memory and checks only that a key is present.
+//
+// # Payment methods and customers
+//
+// Like Stripe in test mode, a test shortcut (any pm_card_… id) belongs to no
+// customer: GET /v1/payment_methods/pm_card_visa answers "customer": null,
+// and a charge with it works for any customer, because Stripe makes a fresh
+// copy of the card for each use. Attaching a shortcut to a customer (with
+// POST /v1/payment_methods/pm_card_visa/attach or AttachPaymentMethod) makes
+// such a copy: a new payment method, with a new id, that behaves like the
+// shortcut (declines included) and belongs to that customer. Any other
+// existing id is attached in place, and a payment method belongs to at most
+// one customer. A charge for a customer with a payment method attached to
+// another one is refused with HTTP 400, as Stripe refuses it.
+//
+// Ids the stand-in knows without being told: pm_card_… shortcuts (see
+// cardFor), pm_sepa_debit…, pm_us_bank_account…, pm_bacs…, pm_paypal… (not
+// cards), ids holding "missing" (no such payment method), and any other pm_…
+// id, which is a Visa that succeeds.
+//
+// # Failures
+//
+// FailNext fails the next requests, whatever they are. For charges (POST
+// /v1/payment_intents) Faults draws failures at random from a seed: answered
+// 500 before anything is done, answered late, or answered 500 after the
+// charge was made; HoldChargeAnswersUntil answers 500 to every charge, each
+// made and stored, until a time. SetKeyRetention makes the server forget
+// idempotency keys as Stripe does after about 24 hours, on the clock given
+// to SetClock.
 package stripefake
 
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Request is one request the server received.
@@ -26,19 +59,55 @@ type Request struct {
 	Form           url.Values // body of a POST, query of a GET
 	IdempotencyKey string
 	Replayed       bool // answered from the idempotency store
+	// Fault is the failure injected into this charge by Faults or
+	// HoldChargeAnswersUntil: FaultBefore, FaultLate, FaultAfter, FaultHeld,
+	// or "" (none).
+	Fault string
+}
+
+// The values of Request.Fault.
+const (
+	FaultBefore = "before" // answered 500, nothing done
+	FaultLate   = "late"   // made, answered after Faults.LateBy
+	FaultAfter  = "after"  // made, answered 500
+	FaultHeld   = "held"   // made, answered 500 (HoldChargeAnswersUntil)
+)
+
+// Faults injects failures into charges (POST /v1/payment_intents) at random.
+// Each charge request, a replay under a known key included, draws one number
+// u in [0, 1): u < Before is a Before fault, else u < Before+Late a Late one,
+// else u < Before+Late+After an After one, else none. A charge that was made
+// is stored under its Idempotency-Key before it is answered, so a retry
+// under the same key gets the real outcome (unless it draws a fault itself).
+type Faults struct {
+	Before float64 // probability: answered HTTP 500 before anything is done (nothing recorded, key not stored)
+	Late   float64 // probability: the charge is made (and stored under its key), the answer is sent only after LateBy
+	After  float64 // probability: the charge is made (and stored under its key), then answered HTTP 500
+	// LateBy is how long a Late answer is held back, in real time (the HTTP
+	// client's timeout may run out first); the wait ends if the client goes.
+	LateBy time.Duration
+	Seed   uint64 // deterministic sequence for a given seed
 }
 
 // Server is the fake Stripe API. Create it with New; it is safe for
-// concurrent use (requests are handled one at a time).
+// concurrent use (requests are handled one at a time; only a late answer is
+// waited for outside the lock).
 type Server struct {
 	mu         sync.Mutex
 	seq        int
 	requests   []Request
 	intents    []*PaymentIntent
 	refunds    []*Refund
+	methods    map[string]*storedMethod // attached payment methods, by id
 	idem       map[string]stored
 	failLeft   int
 	failStatus int
+
+	now       func() time.Time
+	retention time.Duration
+	holdUntil time.Time
+	faults    Faults
+	rng       *rand.Rand // nil when no fault is configured
 }
 
 // stored is a response kept for an Idempotency-Key.
@@ -46,6 +115,7 @@ type stored struct {
 	method, path, body string
 	status             int
 	response           []byte
+	at                 time.Time // when it was stored, on the server's clock
 }
 
 // reply is what a handler produced; keep says whether Stripe would save it
@@ -59,9 +129,9 @@ type reply struct {
 	replayed bool
 }
 
-// New returns an empty fake Stripe API.
+// New returns an empty fake Stripe API reading time.Now.
 func New() *Server {
-	return &Server{idem: map[string]stored{}}
+	return &Server{idem: map[string]stored{}, methods: map[string]*storedMethod{}, now: time.Now}
 }
 
 // FailNext makes the next n requests answer status (e.g. 500 or 429) with a
@@ -70,6 +140,59 @@ func (s *Server) FailNext(n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failLeft, s.failStatus = n, status
+}
+
+// SetFaults injects f into the charges from now on, starting the random
+// sequence of f.Seed afresh; the zero Faults turns them off. It panics if a
+// probability is outside [0, 1] or they add up to more than 1.
+func (s *Server) SetFaults(f Faults) {
+	for _, p := range []float64{f.Before, f.Late, f.After} {
+		if p < 0 || p > 1 {
+			panic(fmt.Sprintf("stripefake: fault probability %v is outside [0, 1]", p))
+		}
+	}
+	if sum := f.Before + f.Late + f.After; sum > 1 {
+		panic(fmt.Sprintf("stripefake: fault probabilities add up to %v, more than 1", sum))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults, s.rng = f, nil
+	if f.Before > 0 || f.Late > 0 || f.After > 0 {
+		s.rng = rand.New(rand.NewPCG(f.Seed, f.Seed^0x9e3779b97f4a7c15))
+	}
+}
+
+// SetClock sets the clock the stand-in reads for key retention and held
+// answers (default time.Now); tests pass a subscription's test clock. The
+// created times of new objects are read on it too. now is called with the
+// server's lock held: it must not call the server.
+func (s *Server) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now == nil {
+		now = time.Now
+	}
+	s.now = now
+}
+
+// SetKeyRetention makes the server forget an Idempotency-Key once it is d
+// old on its clock (Stripe keeps keys about 24 hours): a request under a
+// forgotten key is executed again, like a new one. 0 keeps them forever.
+func (s *Server) SetKeyRetention(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retention = d
+}
+
+// HoldChargeAnswersUntil makes every charge be made (and stored under its
+// key) but answered HTTP 500 until the clock reaches t: Stripe answering
+// late. A replay of a stored key is answered 500 too until then, and the
+// stored answer from then on. No fault of SetFaults is drawn while answers
+// are held.
+func (s *Server) HoldChargeAnswersUntil(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holdUntil = t
 }
 
 // Requests returns a copy of every request received so far, in order.
@@ -106,8 +229,34 @@ func (s *Server) Refunds() []Refund {
 	return out
 }
 
+// response is an answer ready to be written.
+type response struct {
+	status int
+	raw    []byte
+	header http.Header
+	delay  time.Duration // held back this long before it is written
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	res := s.handle(r)
+	if res.delay > 0 {
+		t := time.NewTimer(res.delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return // the client gave up waiting: nobody to answer
+		}
+	}
+	for k, v := range res.header {
+		w.Header()[k] = v
+	}
+	writeRaw(w, res.status, res.raw)
+}
+
+// handle executes a request under the lock and returns its answer.
+func (s *Server) handle(r *http.Request) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	parseErr := r.ParseForm()
@@ -116,6 +265,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		form = r.PostForm
 	}
 	rec := s.record(r, form)
+	isCharge := r.Method == http.MethodPost && r.URL.Path == "/v1/payment_intents"
 	var rep reply
 	switch {
 	case parseErr != nil:
@@ -126,25 +276,73 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case !authorized(r):
 		rep = reply{status: http.StatusUnauthorized, body: errorBody{Error: APIError{Type: "invalid_request_error",
 			Message: "Invalid API Key provided. Send it as Authorization: Bearer sk_..."}}}
-	case rec.IdempotencyKey == "" || r.Method != http.MethodPost:
-		rep = s.route(r.Method, r.URL.Path, form)
 	default:
-		rep = s.idempotent(rec)
+		if isCharge {
+			rec.Fault = s.drawFault()
+		}
+		switch {
+		case rec.Fault == FaultBefore:
+			rep = injected(http.StatusInternalServerError)
+		case rec.IdempotencyKey == "" || r.Method != http.MethodPost:
+			rep = s.route(r.Method, r.URL.Path, form)
+		default:
+			rep = s.idempotent(rec)
+		}
 	}
-	if rep.replayed {
-		rec.Replayed = true
-		w.Header().Set("Idempotent-Replayed", "true")
-	}
-	raw := s.write(w, rep)
+	raw := encode(rep)
 	if rep.keep && rec.IdempotencyKey != "" && r.Method == http.MethodPost {
-		s.idem[rec.IdempotencyKey] = stored{method: rec.Method, path: rec.Path, body: form.Encode(), status: rep.status, response: raw}
+		s.idem[rec.IdempotencyKey] = stored{method: rec.Method, path: rec.Path, body: form.Encode(),
+			status: rep.status, response: raw, at: s.now()}
 	}
+	res := response{status: rep.status, raw: raw, header: http.Header{}}
+	switch rec.Fault {
+	case FaultAfter, FaultHeld:
+		// Made and stored, but the caller hears only a server error.
+		rep = injected(http.StatusInternalServerError)
+		res.status, res.raw = rep.status, encode(rep)
+	case FaultLate:
+		res.delay = s.faults.LateBy
+		fallthrough
+	default:
+		if rep.replayed {
+			rec.Replayed = true
+			res.header.Set("Idempotent-Replayed", "true")
+		}
+	}
+	s.seq++
+	res.header.Set("Request-Id", fmt.Sprintf("req_fake%06d", s.seq))
+	return res
+}
+
+// drawFault decides the fault injected into one charge.
+func (s *Server) drawFault() string {
+	if s.now().Before(s.holdUntil) {
+		return FaultHeld
+	}
+	if s.rng == nil {
+		return ""
+	}
+	f, u := s.faults, s.rng.Float64()
+	switch {
+	case u < f.Before:
+		return FaultBefore
+	case u < f.Before+f.Late:
+		return FaultLate
+	case u < f.Before+f.Late+f.After:
+		return FaultAfter
+	}
+	return ""
 }
 
 // idempotent replays the response stored under rec's key, refuses a key
-// reused with other parameters, or executes a first request.
+// reused with other parameters, or executes a first request (or one whose
+// key the server has forgotten).
 func (s *Server) idempotent(rec *Request) reply {
 	prev, ok := s.idem[rec.IdempotencyKey]
+	if ok && s.retention > 0 && !s.now().Before(prev.at.Add(s.retention)) {
+		delete(s.idem, rec.IdempotencyKey)
+		ok = false
+	}
 	if !ok {
 		return s.route(rec.Method, rec.Path, rec.Form)
 	}
@@ -160,14 +358,20 @@ func (s *Server) route(method, path string, form url.Values) reply {
 	switch {
 	case method == http.MethodPost && path == "/v1/payment_intents":
 		return s.createPaymentIntent(form)
+	case method == http.MethodGet && path == "/v1/payment_intents":
+		return s.listPaymentIntents(form)
 	case method == http.MethodGet && strings.HasPrefix(path, "/v1/payment_intents/"):
 		return s.getPaymentIntent(strings.TrimPrefix(path, "/v1/payment_intents/"))
 	case method == http.MethodPost && path == "/v1/refunds":
 		return s.createRefund(form)
 	case method == http.MethodGet && path == "/v1/refunds":
 		return s.listRefunds(form.Get("payment_intent"))
+	case method == http.MethodPost && strings.HasPrefix(path, "/v1/payment_methods/") && strings.HasSuffix(path, "/attach"):
+		id := strings.TrimSuffix(strings.TrimPrefix(path, "/v1/payment_methods/"), "/attach")
+		_, rep := s.attach(id, form.Get("customer"))
+		return rep
 	case method == http.MethodGet && strings.HasPrefix(path, "/v1/payment_methods/"):
-		return getPaymentMethod(strings.TrimPrefix(path, "/v1/payment_methods/"))
+		return s.getPaymentMethod(strings.TrimPrefix(path, "/v1/payment_methods/"))
 	}
 	return invalid(http.StatusNotFound, "", "", fmt.Sprintf("Unrecognized request URL (%s: %s).", method, path))
 }
@@ -179,18 +383,15 @@ func (s *Server) record(r *http.Request, form url.Values) *Request {
 	return &s.requests[len(s.requests)-1]
 }
 
-// write sends rep as JSON and returns the bytes sent.
-func (s *Server) write(w http.ResponseWriter, rep reply) []byte {
-	raw, err := rep.raw, error(nil)
-	if raw == nil {
-		raw, err = json.MarshalIndent(rep.body, "", "  ")
+// encode returns rep's body as JSON.
+func encode(rep reply) []byte {
+	if rep.raw != nil {
+		return rep.raw
 	}
+	raw, err := json.MarshalIndent(rep.body, "", "  ")
 	if err != nil {
-		rep.status, raw = http.StatusInternalServerError, []byte(`{"error":{"type":"api_error","message":"fake could not encode its answer"}}`)
+		return []byte(`{"error":{"type":"api_error","message":"fake could not encode its answer"}}`)
 	}
-	s.seq++
-	w.Header().Set("Request-Id", fmt.Sprintf("req_fake%06d", s.seq))
-	writeRaw(w, rep.status, raw)
 	return raw
 }
 

@@ -2,6 +2,7 @@ package stripefake
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -304,5 +305,171 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if n := len(f.fk.PaymentIntents()); n != 1 {
 		t.Errorf("%d payment intents under one key, want 1", n)
+	}
+}
+
+func (f *fixture) get(path string, query url.Values) (int, map[string]any) {
+	f.t.Helper()
+	st, m, _ := f.do(http.MethodGet, path, "", "Bearer sk_test_1", query)
+	return st, m
+}
+
+func TestAttachPaymentMethod(t *testing.T) {
+	f := newFixture(t)
+	// A shortcut belongs to no customer.
+	if st, m := f.get("/v1/payment_methods/pm_card_visa", nil); st != 200 || m["customer"] != nil {
+		t.Fatalf("shortcut: %d %v", st, m)
+	}
+	// Attaching a shortcut copies it, over HTTP as with the Go method.
+	st, m, _ := f.post("/v1/payment_methods/pm_card_chargeDeclined/attach", "", url.Values{"customer": {"cus_A"}})
+	declinedA, _ := m["id"].(string)
+	if st != 200 || m["customer"] != "cus_A" || !strings.HasPrefix(declinedA, "pm_") || declinedA == "pm_card_chargeDeclined" {
+		t.Fatalf("attach over HTTP: %d %v", st, m)
+	}
+	visaA, err := f.fk.AttachPaymentMethod("pm_card_visa", "cus_A")
+	if err != nil || visaA == "pm_card_visa" || visaA == declinedA {
+		t.Fatalf("AttachPaymentMethod = %q, %v", visaA, err)
+	}
+	if st, m := f.get("/v1/payment_methods/"+visaA, nil); st != 200 || m["customer"] != "cus_A" || m["type"] != "card" ||
+		m["card"].(map[string]any)["brand"] != "visa" {
+		t.Errorf("attached copy: %d %v", st, m)
+	}
+	if st, m := f.get("/v1/payment_methods/pm_card_visa", nil); m["customer"] != nil {
+		t.Errorf("the shortcut itself got attached: %d %v", st, m)
+	}
+	// Any other id is attached in place, once.
+	if id, err := f.fk.AttachPaymentMethod("pm_1Other", "cus_B"); err != nil || id != "pm_1Other" {
+		t.Errorf("attach in place = %q, %v", id, err)
+	}
+	if id, err := f.fk.AttachPaymentMethod("pm_1Other", "cus_B"); err != nil || id != "pm_1Other" {
+		t.Errorf("attach again to the same customer = %q, %v", id, err)
+	}
+
+	refused := []struct {
+		name, id, customer, want string
+		status                   int
+	}{
+		{"belongs to another customer", visaA, "cus_B", "already been attached", 400},
+		{"in place, to another customer", "pm_1Other", "cus_A", "already been attached", 400},
+		{"no such payment method", "pm_missing_1", "cus_A", "No such PaymentMethod", 404},
+		{"no such customer", "pm_card_visa", "acct_1", "No such customer", 400},
+		{"no customer", "pm_card_visa", "", "Missing required param: customer", 400},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			if id, err := f.fk.AttachPaymentMethod(tt.id, tt.customer); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("AttachPaymentMethod = %q, %v; want an error with %q", id, err, tt.want)
+			}
+			form := url.Values{}
+			if tt.customer != "" {
+				form.Set("customer", tt.customer)
+			}
+			if st, m, _ := f.post("/v1/payment_methods/"+tt.id+"/attach", "", form); st != tt.status || !strings.Contains(errField(m, "message").(string), tt.want) {
+				t.Errorf("over HTTP: %d %v", st, m)
+			}
+		})
+	}
+
+	// Charges: the owner's charge goes through (declines and all), another
+	// customer's is refused, a shortcut works for anyone.
+	charges := []struct {
+		pm, customer string
+		status       int
+		param        string
+	}{
+		{visaA, "cus_A", 200, ""},
+		{declinedA, "cus_A", 402, ""},
+		{visaA, "cus_B", 400, "payment_method"},
+		{"pm_1Other", "cus_A", 400, "payment_method"},
+		{"pm_card_visa", "cus_B", 200, ""},
+	}
+	for _, c := range charges {
+		st, m, _ := f.post("/v1/payment_intents", "", charge(c.pm, "customer", c.customer))
+		if st != c.status || (c.param != "" && errField(m, "param") != c.param) {
+			t.Errorf("charge of %s for %s: %d %v", c.pm, c.customer, st, m)
+		}
+	}
+}
+
+func TestListPaymentIntents(t *testing.T) {
+	f := newFixture(t)
+	var ids []string // of cus_1, oldest first
+	for i := range 5 {
+		_, m, _ := f.post("/v1/payment_intents", "", charge("pm_card_visa", "metadata[cycle]", fmt.Sprint(i)))
+		ids = append(ids, m["id"].(string))
+		f.post("/v1/payment_intents", "", charge("pm_card_visa", "customer", "cus_2"))
+	}
+	_, m, _ := f.post("/v1/payment_intents", "", charge("pm_card_chargeDeclined"))
+	declined := errField(m, "payment_intent").(map[string]any)["id"].(string)
+	ids = append(ids, declined)
+
+	page := func(q url.Values) ([]string, bool) {
+		t.Helper()
+		st, m := f.get("/v1/payment_intents", q)
+		if st != 200 || m["object"] != "list" || m["url"] != "/v1/payment_intents" {
+			t.Fatalf("list %v: %d %v", q, st, m)
+		}
+		var got []string
+		for _, d := range m["data"].([]any) {
+			pi := d.(map[string]any)
+			if q.Get("customer") != "" && pi["customer"] != q.Get("customer") {
+				t.Errorf("%v lists %v", q, pi)
+			}
+			got = append(got, pi["id"].(string))
+		}
+		return got, m["has_more"].(bool)
+	}
+	tests := []struct {
+		name    string
+		query   url.Values
+		want    []string
+		hasMore bool
+	}{
+		{"newest first, default limit", url.Values{"customer": {"cus_1"}}, []string{ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]}, false},
+		{"first page", url.Values{"customer": {"cus_1"}, "limit": {"2"}}, []string{ids[5], ids[4]}, true},
+		{"next page", url.Values{"customer": {"cus_1"}, "limit": {"2"}, "starting_after": {ids[4]}}, []string{ids[3], ids[2]}, true},
+		{"last page", url.Values{"customer": {"cus_1"}, "limit": {"2"}, "starting_after": {ids[2]}}, []string{ids[1], ids[0]}, false},
+		{"after the last", url.Values{"customer": {"cus_1"}, "starting_after": {ids[0]}}, nil, false},
+		{"backwards", url.Values{"customer": {"cus_1"}, "limit": {"2"}, "ending_before": {ids[1]}}, []string{ids[3], ids[2]}, true},
+		{"backwards to the newest", url.Values{"customer": {"cus_1"}, "limit": {"5"}, "ending_before": {ids[2]}}, []string{ids[5], ids[4], ids[3]}, false},
+		{"every customer", url.Values{"limit": {"100"}}, nil, false},
+		{"unknown customer", url.Values{"customer": {"cus_none"}}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, more := page(tt.query)
+			if tt.name == "every customer" {
+				if len(got) != 11 {
+					t.Errorf("%d payment intents, want 11", len(got))
+				}
+				return
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) || more != tt.hasMore {
+				t.Errorf("got %v has_more=%v, want %v has_more=%v", got, more, tt.want, tt.hasMore)
+			}
+		})
+	}
+	// The declined PaymentIntent is listed with its last payment error.
+	st, l := f.get("/v1/payment_intents", url.Values{"customer": {"cus_1"}, "limit": {"1"}})
+	if pi := l["data"].([]any)[0].(map[string]any); st != 200 || pi["status"] != "requires_payment_method" ||
+		pi["last_payment_error"].(map[string]any)["decline_code"] != "generic_decline" || pi["metadata"].(map[string]any)["cycle"] != "1" {
+		t.Errorf("declined in the list: %v", pi)
+	}
+
+	bad := []struct {
+		name  string
+		query url.Values
+		param string
+	}{
+		{"limit 0", url.Values{"limit": {"0"}}, "limit"},
+		{"limit 101", url.Values{"limit": {"101"}}, "limit"},
+		{"limit x", url.Values{"limit": {"x"}}, "limit"},
+		{"unknown cursor", url.Values{"starting_after": {"pi_nope"}}, "starting_after"},
+		{"both cursors", url.Values{"starting_after": {ids[1]}, "ending_before": {ids[2]}}, "ending_before"},
+	}
+	for _, tt := range bad {
+		if st, m := f.get("/v1/payment_intents", tt.query); st != 400 || errField(m, "param") != tt.param {
+			t.Errorf("%s: %d %v", tt.name, st, m)
+		}
 	}
 }
