@@ -17,6 +17,11 @@ import (
 )
 
 // Client drives subscriptions through a Temporal client.
+//
+// Every method that sends a request sets the request's RequestedAt to the
+// client's clock (UTC, to the millisecond) when the caller left it zero: the
+// workflow judges the request as of that moment. A backend that sends a
+// request later than the customer made it sets RequestedAt itself.
 type Client struct {
 	tc  tclient.Client
 	now func() time.Time
@@ -74,14 +79,32 @@ func update[Res any](ctx context.Context, c *Client, accountID, name string, arg
 	return res, nil
 }
 
+// requestedAt is t, or when t is zero the client's clock in UTC to the
+// millisecond: the time a request is made, as it travels in RequestedAt.
+func (c *Client) requestedAt(t time.Time) time.Time {
+	if !t.IsZero() {
+		return t
+	}
+	return c.now().UTC().Truncate(time.Millisecond)
+}
+
 // Cancel cancels the account's subscription at the end of its paid period.
 func (c *Client) Cancel(ctx context.Context, accountID string, req api.CancelRequest) (api.CancelResult, error) {
+	req.RequestedAt = c.requestedAt(req.RequestedAt)
 	return update[api.CancelResult](ctx, c, accountID, api.UpdateCancel, req)
 }
 
-// Withdraw withdraws from the subscription within 14 days of its start, refunding every payment.
+// Withdraw withdraws from the subscription within 14 days of its start,
+// refunding every payment. The request is made now; see WithdrawWith.
 func (c *Client) Withdraw(ctx context.Context, accountID string) (api.WithdrawResult, error) {
-	return update[api.WithdrawResult](ctx, c, accountID, api.UpdateWithdraw, api.WithdrawRequest{})
+	return c.WithdrawWith(ctx, accountID, api.WithdrawRequest{})
+}
+
+// WithdrawWith is Withdraw with the request spelled out, for a withdrawal
+// made at req.RequestedAt (zero: now).
+func (c *Client) WithdrawWith(ctx context.Context, accountID string, req api.WithdrawRequest) (api.WithdrawResult, error) {
+	req.RequestedAt = c.requestedAt(req.RequestedAt)
+	return update[api.WithdrawResult](ctx, c, accountID, api.UpdateWithdraw, req)
 }
 
 // UpdatePaymentMethod replaces the card and charges everything outstanding with it.
@@ -89,6 +112,7 @@ func (c *Client) UpdatePaymentMethod(ctx context.Context, accountID string, req 
 	if err := api.ValidPaymentMethodID(req.PaymentMethodID); err != nil {
 		return api.UpdatePaymentMethodResult{}, err
 	}
+	req.RequestedAt = c.requestedAt(req.RequestedAt)
 	return update[api.UpdatePaymentMethodResult](ctx, c, accountID, api.UpdatePaymentMethod, req)
 }
 
@@ -97,27 +121,39 @@ func (c *Client) ChangePlan(ctx context.Context, accountID string, req api.Chang
 	if err := api.ValidPlan(req.Plan); err != nil {
 		return api.ChangePlanResult{}, err
 	}
+	req.RequestedAt = c.requestedAt(req.RequestedAt)
 	return update[api.ChangePlanResult](ctx, c, accountID, api.UpdateChangePlan, req)
 }
 
 // SchedulePriceChange schedules a new price with at least 30 days' notice.
 func (c *Client) SchedulePriceChange(ctx context.Context, accountID string, req api.PriceChangeRequest) (api.PriceChangeResult, error) {
+	req.RequestedAt = c.requestedAt(req.RequestedAt)
 	return update[api.PriceChangeResult](ctx, c, accountID, api.UpdateSchedulePriceChange, req)
 }
 
 // Terminate ends the subscription at once for a breach of the terms of use.
 func (c *Client) Terminate(ctx context.Context, accountID string, req api.TerminateRequest) (api.TerminateResult, error) {
+	req.RequestedAt = c.requestedAt(req.RequestedAt)
 	return update[api.TerminateResult](ctx, c, accountID, api.UpdateTerminate, req)
 }
 
 // SignalCancel sends the cancel signal (fire and forget).
 func (c *Client) SignalCancel(ctx context.Context, accountID string, req api.CancelRequest) error {
+	req.RequestedAt = c.requestedAt(req.RequestedAt)
 	return c.signal(ctx, accountID, api.SignalCancel, req)
 }
 
-// SignalWithdraw sends the withdraw signal (fire and forget).
+// SignalWithdraw sends the withdraw signal (fire and forget). The request is
+// made now; see SignalWithdrawWith.
 func (c *Client) SignalWithdraw(ctx context.Context, accountID string) error {
-	return c.signal(ctx, accountID, api.SignalWithdraw, api.WithdrawRequest{})
+	return c.SignalWithdrawWith(ctx, accountID, api.WithdrawRequest{})
+}
+
+// SignalWithdrawWith is SignalWithdraw with the request spelled out, for a
+// withdrawal made at req.RequestedAt (zero: now).
+func (c *Client) SignalWithdrawWith(ctx context.Context, accountID string, req api.WithdrawRequest) error {
+	req.RequestedAt = c.requestedAt(req.RequestedAt)
+	return c.signal(ctx, accountID, api.SignalWithdraw, req)
 }
 
 func (c *Client) signal(ctx context.Context, accountID, name string, arg any) error {
