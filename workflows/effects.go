@@ -71,6 +71,7 @@ var (
 	saAccess      = temporal.NewSearchAttributeKeyBool(api.SAAccessActive)
 	saNextCharge  = temporal.NewSearchAttributeKeyTime(api.SANextChargeAt)
 	saOutstanding = temporal.NewSearchAttributeKeyInt64(api.SAOutstandingMinor)
+	saSettlement  = temporal.NewSearchAttributeKeyKeyword(api.SASettlementStatus)
 )
 
 // searchAttributes is what the run last published.
@@ -81,6 +82,7 @@ type searchAttributes struct {
 	access      bool
 	nextCharge  time.Time
 	outstanding int64
+	settlement  string // published only once it is set: most runs never have one
 }
 
 // publish upserts the search attributes that changed since the last call.
@@ -91,6 +93,9 @@ func (w *run) publish(ctx workflow.Context) error {
 		plan:        w.sub.Plan,
 		access:      w.sub.AccessActive(),
 		outstanding: w.sub.Outstanding(),
+	}
+	if w.rules >= 1 {
+		next.settlement = w.sub.Settlement()
 	}
 	if at, ok := w.sub.NextChargeAt(); ok {
 		next.nextCharge = at
@@ -114,6 +119,13 @@ func (w *run) publish(ctx workflow.Context) error {
 	}
 	if !prev.published || prev.outstanding != next.outstanding {
 		updates = append(updates, saOutstanding.ValueSet(next.outstanding))
+	}
+	if prev.settlement != next.settlement {
+		if next.settlement == "" {
+			updates = append(updates, saSettlement.ValueUnset())
+		} else {
+			updates = append(updates, saSettlement.ValueSet(next.settlement))
+		}
 	}
 	if !prev.published || !prev.nextCharge.Equal(next.nextCharge) {
 		if next.nextCharge.IsZero() {

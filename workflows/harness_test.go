@@ -38,6 +38,25 @@ type fakeStripe struct {
 	// refundFailures makes the first n refunds fail for good.
 	refundFailures int
 	n              int
+	lookups        int // FindCharge calls
+	// declineCycle makes the charges of that cycle with pm_card_visa declined.
+	declineCycle int
+	// lateAnswers makes the next n charge calls take the charge (or find
+	// it under its key) and then fail like a network error: Stripe
+	// answering late.
+	lateAnswers int
+	// retention, when set, is how long a key is remembered, on now's clock:
+	// Stripe forgets idempotency keys after about 24 hours.
+	retention time.Duration
+	now       func() time.Time
+	keyAt     map[string]time.Time
+	intents   []fakeIntent // every charge taken or declined
+}
+
+// fakeIntent is a PaymentIntent the fake created.
+type fakeIntent struct {
+	req activities.ChargeRequest
+	res activities.ChargeResult
 }
 
 func newFake() *fakeStripe {
@@ -52,19 +71,70 @@ func (f *fakeStripe) Charge(_ context.Context, req activities.ChargeRequest) (ac
 		f.unanswered--
 		return activities.ChargeResult{}, errors.New("connection reset by peer")
 	}
+	if f.retention > 0 && f.now().Sub(f.keyAt[req.IdempotencyKey]) > f.retention {
+		delete(f.answers, req.IdempotencyKey) // forgotten: a new charge
+	}
 	res, seen := f.answers[req.IdempotencyKey]
 	if !seen {
 		f.n++
 		res = activities.ChargeResult{PaymentIntentID: fmt.Sprintf("pi_%d", f.n), Status: "succeeded"}
-		if strings.Contains(req.PaymentMethodID, "Declined") {
+		if strings.Contains(req.PaymentMethodID, "Declined") || (req.Cycle == f.declineCycle && req.PaymentMethodID == "pm_card_visa") {
 			res.Status, res.DeclineCode = "declined", "card_declined"
 		}
 		f.answers[req.IdempotencyKey] = res
+		f.intents = append(f.intents, fakeIntent{req: req, res: res})
+		if f.now != nil {
+			if f.keyAt == nil {
+				f.keyAt = map[string]time.Time{}
+			}
+			f.keyAt[req.IdempotencyKey] = f.now()
+		}
+	}
+	if f.lateAnswers > 0 {
+		f.lateAnswers--
+		return activities.ChargeResult{}, errors.New("read: connection timed out")
 	}
 	if res.Status == "declined" {
 		return activities.ChargeResult{}, temporal.NewNonRetryableApplicationError("Your card was declined.", activities.ErrTypePaymentDeclined, nil, res)
 	}
 	return res, nil
+}
+
+// FindCharge finds what the fake took for the subscription's cycle, as the
+// activity lists a customer's PaymentIntents: a success for the cycle, else
+// the attempt asked for.
+func (f *fakeStripe) FindCharge(_ context.Context, req activities.FindChargeRequest) (activities.FindChargeResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookups++
+	var out activities.FindChargeResult
+	for _, pi := range f.intents {
+		if pi.req.SubscriptionID != req.SubscriptionID || pi.req.Cycle != req.Cycle {
+			continue
+		}
+		found := activities.FindChargeResult{Found: true, PaymentIntentID: pi.res.PaymentIntentID, Attempt: pi.req.Attempt,
+			Status: pi.res.Status, DeclineCode: pi.res.DeclineCode}
+		if pi.res.Status == "succeeded" {
+			return found, nil
+		}
+		if pi.req.Attempt == req.Attempt {
+			out = found
+		}
+	}
+	return out, nil
+}
+
+// succeeded lists the charges taken for a cycle.
+func (f *fakeStripe) succeeded(cycle int) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, pi := range f.intents {
+		if pi.req.Cycle == cycle && pi.res.Status == "succeeded" {
+			out = append(out, pi.res.PaymentIntentID)
+		}
+	}
+	return out
 }
 
 func (f *fakeStripe) Refund(_ context.Context, req activities.RefundRequest) (activities.RefundResult, error) {
@@ -82,6 +152,10 @@ func (f *fakeStripe) CheckPaymentMethod(_ context.Context, req activities.Paymen
 	if strings.HasPrefix(req.PaymentMethodID, "pm_sepa") {
 		return activities.PaymentMethodResult{}, temporal.NewNonRetryableApplicationError(
 			"payment method "+req.PaymentMethodID+" is a sepa_debit, only card payment methods are accepted", activities.ErrTypeInvalidPaymentMethod, nil)
+	}
+	if !strings.HasPrefix(req.PaymentMethodID, "pm_card") { // the test cards belong to every customer
+		return activities.PaymentMethodResult{}, temporal.NewNonRetryableApplicationError(
+			"payment method "+req.PaymentMethodID+" is not attached to customer "+req.StripeCustomerID, activities.ErrTypeInvalidPaymentMethod, nil)
 	}
 	return activities.PaymentMethodResult{PaymentMethodID: req.PaymentMethodID, Type: "card"}, nil
 }

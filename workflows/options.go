@@ -21,11 +21,18 @@ var businessErrors = []string{
 
 // chargeOptions: network errors, 5xx and 429 are retried under the same
 // idempotency key for up to 10 minutes; after that the attempt is made again
-// an hour later, still under the same key.
-func chargeOptions(ctx workflow.Context) workflow.Context {
+// an hour later, still under the same key. On a fast test clock the window
+// shrinks to the real time of one hour of the subscription's clock (at least
+// chargeWindowMin), so that Stripe's lateness is measured on the clock the
+// subscription runs on.
+func (w *run) chargeOptions(ctx workflow.Context) workflow.Context {
+	window := chargeWindowMax
+	if w.clock.Speedup > 1 {
+		window = min(max(w.clock.Delay(workflow.Now(ctx), w.now(ctx).Add(time.Hour)), chargeWindowMin), chargeWindowMax)
+	}
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 10 * time.Minute,
+		StartToCloseTimeout:    min(30*time.Second, window),
+		ScheduleToCloseTimeout: window,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
@@ -35,9 +42,16 @@ func chargeOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
+// Bounds of the time a charge or refund is retried for before the workflow
+// counts it unanswered.
+const (
+	chargeWindowMax = 10 * time.Minute
+	chargeWindowMin = 5 * time.Second
+)
+
 // refundOptions: a withdrawal waits for its refunds for up to 10 minutes.
-func refundOptions(ctx workflow.Context) workflow.Context {
-	return chargeOptions(ctx)
+func (w *run) refundOptions(ctx workflow.Context) workflow.Context {
+	return w.chargeOptions(ctx)
 }
 
 // lookupOptions serve a caller that is waiting: a payment-method check or

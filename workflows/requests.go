@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -19,9 +20,12 @@ import (
 // them one at a time between billing events so that nothing runs concurrently
 // with a charge.
 type request struct {
-	name   string
-	arg    any
-	at     time.Time // on the subscription's clock, when it arrived (zero: while opening)
+	name string
+	arg  any
+	// at is when the request counts, on the subscription's clock: when the
+	// caller made it (requestedAt), within bounds, else when it arrived.
+	// Zero while the subscription opens: set when it is handled.
+	at     time.Time
 	signal bool
 	result any
 	err    error
@@ -56,9 +60,14 @@ func (w *run) registerHandlers(ctx workflow.Context) error {
 // setUpdate registers one update whose handler queues a request for the main loop.
 func setUpdate[Req, Res any](ctx workflow.Context, w *run, name string) error {
 	handler := func(ctx workflow.Context, req Req) (Res, error) {
-		r := &request{name: name, arg: req, at: w.arrival(ctx)}
-		w.inbox = append(w.inbox, r)
+		r := &request{name: name, arg: req}
+		r.at, r.err = w.arrival(ctx, req)
+		w.enqueue(r)
 		var zero Res
+		if w.rules >= 1 {
+			// A cancellation through Temporal does not cut the answer short.
+			ctx, _ = workflow.NewDisconnectedContext(ctx)
+		}
 		if err := workflow.Await(ctx, func() bool { return r.done }); err != nil {
 			return zero, err
 		}
@@ -79,7 +88,7 @@ func (w *run) receiveSignals(ctx workflow.Context) {
 			for {
 				var raw json.RawMessage
 				ch.Receive(ctx, &raw)
-				w.inbox = append(w.inbox, w.signalRequest(ctx, name, raw))
+				w.enqueue(w.signalRequest(ctx, name, raw))
 			}
 		})
 	}
@@ -95,13 +104,13 @@ func (w *run) drainSignals(ctx workflow.Context) {
 			if !ch.ReceiveAsync(&raw) {
 				break
 			}
-			w.inbox = append(w.inbox, w.signalRequest(ctx, name, raw))
+			w.enqueue(w.signalRequest(ctx, name, raw))
 		}
 	}
 }
 
 func (w *run) signalRequest(ctx workflow.Context, name string, raw json.RawMessage) *request {
-	r := &request{name: name, signal: true, at: w.arrival(ctx)}
+	r := &request{name: name, signal: true}
 	var err error
 	switch name {
 	case api.SignalCancel:
@@ -115,8 +124,39 @@ func (w *run) signalRequest(ctx workflow.Context, name string, raw json.RawMessa
 	}
 	if err != nil {
 		r.err = fmt.Errorf("invalid %s signal argument: %w", name, err)
+		r.at, _ = w.arrival(ctx, nil)
+		return r
 	}
+	r.at, r.err = w.arrival(ctx, r.arg)
 	return r
+}
+
+// onTemporalCancel turns a cancellation requested through Temporal (the
+// UI's "Request Cancellation", `temporal workflow cancel`) into the
+// business's cancel: renewal stops, access runs to the end of the paid
+// period, the run completes with a correct final state. root is the
+// workflow's own context, whose Done channel closes on that request.
+func (w *run) onTemporalCancel(ctx, root workflow.Context) {
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		root.Done().Receive(ctx, nil)
+		r := &request{name: api.UpdateCancel, signal: true, arg: api.CancelRequest{Reason: TemporalCancelReason}}
+		r.at, _ = w.arrival(ctx, nil)
+		w.enqueue(r)
+	})
+}
+
+// TemporalCancelReason is the cancel reason recorded when a cancellation is
+// requested through Temporal rather than the cancel update or signal.
+const TemporalCancelReason = "cancellation requested through Temporal"
+
+// enqueue queues a request for the main loop, in the order of the times
+// they count at (arrival order among equals).
+func (w *run) enqueue(r *request) {
+	i := len(w.inbox)
+	for i > 0 && !r.at.IsZero() && r.at.Before(w.inbox[i-1].at) {
+		i--
+	}
+	w.inbox = slices.Insert(w.inbox, i, r)
 }
 
 func decodeStrict(raw json.RawMessage, v any) error {
@@ -135,12 +175,55 @@ func (w *run) pop() *request {
 	return r
 }
 
-// arrival stamps a request with the subscription's clock, once it runs.
-func (w *run) arrival(ctx workflow.Context) time.Time {
+// maxClockSkew is how far ahead of the worker's clock a caller's
+// requestedAt may be (clocks differ a little): taken as now. Further ahead
+// is refused.
+const maxClockSkew = time.Minute
+
+// arrival is when a request counts: see requestTime. Zero while the
+// subscription opens (it is stamped when handled).
+func (w *run) arrival(ctx workflow.Context, arg any) (time.Time, error) {
 	if w.sub == nil {
-		return time.Time{}
+		return time.Time{}, nil
 	}
-	return w.now(ctx)
+	return w.requestTime(ctx, arg)
+}
+
+// requestTime is when a request counts, on the subscription's clock: when
+// the caller made it (its requestedAt, a wall time), bounded so that no
+// caller reaches before what the subscription has already handled nor into
+// the future; without requestedAt, now.
+func (w *run) requestTime(ctx workflow.Context, arg any) (time.Time, error) {
+	real := workflow.Now(ctx)
+	if requested := requestedAt(arg); !requested.IsZero() {
+		if requested.After(real.Add(maxClockSkew)) {
+			return time.Time{}, fmt.Errorf("invalid requestedAt: %s is in the future (the worker's clock reads %s)",
+				requested.UTC().Format(time.RFC3339), real.UTC().Format(time.RFC3339))
+		}
+		if requested.Before(real) {
+			real = requested
+		}
+	}
+	return later(w.clock.Now(real), w.handled), nil
+}
+
+// requestedAt is the time the caller says it made the request, or zero.
+func requestedAt(arg any) time.Time {
+	switch req := arg.(type) {
+	case api.CancelRequest:
+		return req.RequestedAt
+	case api.WithdrawRequest:
+		return req.RequestedAt
+	case api.UpdatePaymentMethodRequest:
+		return req.RequestedAt
+	case api.ChangePlanRequest:
+		return req.RequestedAt
+	case api.PriceChangeRequest:
+		return req.RequestedAt
+	case api.TerminateRequest:
+		return req.RequestedAt
+	}
+	return time.Time{}
 }
 
 // validate checks a request against the current state without changing it.
@@ -148,7 +231,10 @@ func (w *run) validate(ctx workflow.Context, name string, arg any) error {
 	if w.sub == nil {
 		return nil // still opening: checked again when handled
 	}
-	now := w.now(ctx)
+	now, err := w.requestTime(ctx, arg)
+	if err != nil {
+		return err
+	}
 	switch req := arg.(type) {
 	case api.CancelRequest:
 		if w.sub.Ended && w.sub.EndReason != api.EndCanceled {
@@ -174,10 +260,14 @@ func (w *run) execute(ctx workflow.Context, r *request) {
 	defer w.changed(ctx, w.snapshot())
 	defer func() { r.done = true }()
 	at := r.at
-	if at.IsZero() {
-		at = w.now(ctx)
+	if at.IsZero() { // arrived while opening
+		if at, r.err = w.requestTime(ctx, r.arg); r.err != nil {
+			at = w.now(ctx)
+		}
 	}
+	at = later(at, w.handled) // what was handled meanwhile comes first
 	if r.err == nil {
+		w.handled = at
 		r.result, r.err = w.apply(ctx, r.arg, at)
 	}
 	if r.signal && r.err != nil {
@@ -226,7 +316,7 @@ func (w *run) withdraw(ctx workflow.Context, at time.Time) (api.WithdrawResult, 
 		return api.WithdrawResult{}, err
 	}
 	w.sub.Withdrawn(at)
-	settleErr := w.settle(ctx)
+	settleErr := w.settle(ctx, false)
 	res := api.WithdrawResult{Currency: w.sub.Currency, RefundIDs: []string{}}
 	for _, p := range w.sub.Payments {
 		switch p.Status {
@@ -250,8 +340,10 @@ func (w *run) withdraw(ctx workflow.Context, at time.Time) (api.WithdrawResult, 
 // settle finishes what an ended subscription still owes or is owed: a charge
 // whose answer never came is made again under its own key, and after a
 // withdrawal every payment received is refunded (one idempotency key per
-// payment). It reports the last failure; what failed is tried again later.
-func (w *run) settle(ctx workflow.Context) error {
+// payment). With announce (after the withdrawal's answer), each refund made
+// gets its refund_issued email. It reports the last failure; what failed is
+// tried again later.
+func (w *run) settle(ctx workflow.Context, announce bool) error {
 	var last error
 	for _, c := range w.sub.UnansweredCharges() {
 		w.charge(ctx, c)
@@ -266,11 +358,14 @@ func (w *run) settle(ctx workflow.Context) error {
 			IdempotencyKey:  w.sub.KeyPrefix + "/refund/" + p.PaymentIntentID,
 		}
 		var res activities.RefundResult
-		if err := workflow.ExecuteActivity(refundOptions(ctx), acts.Refund, req).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(w.refundOptions(ctx), acts.Refund, req).Get(ctx, &res); err != nil {
 			last = requestError(err, "refund of payment %s failed", p.PaymentIntentID)
 			continue
 		}
 		w.sub.Refunded(p.PaymentIntentID, res.RefundID)
+		if announce && w.rules >= 1 {
+			w.email(ctx, "refund_issued", "amount", billing.FormatMoney(p.AmountMinor, w.sub.Currency), "paymentIntentId", p.PaymentIntentID)
+		}
 	}
 	return last
 }
@@ -282,7 +377,7 @@ func (w *run) updatePaymentMethod(ctx workflow.Context, id string) (api.UpdatePa
 		return api.UpdatePaymentMethodResult{}, err
 	}
 	var pm activities.PaymentMethodResult
-	req := activities.PaymentMethodRequest{PaymentMethodID: id}
+	req := activities.PaymentMethodRequest{PaymentMethodID: id, StripeCustomerID: w.in.StripeCustomerID}
 	if err := workflow.ExecuteActivity(lookupOptions(ctx), acts.CheckPaymentMethod, req).Get(ctx, &pm); err != nil {
 		return api.UpdatePaymentMethodResult{}, requestError(err, "payment method %s not accepted", id)
 	}

@@ -26,11 +26,24 @@ const MaxCyclesPerRun = 24
 // charge attempt that Stripe never answered (same idempotency key).
 const unansweredRetry = time.Hour
 
+// keyRetention is how long Stripe is trusted to remember an idempotency key
+// (it keeps them about 24 hours): an unanswered attempt first sent longer
+// ago is looked up at Stripe before it is sent again.
+const keyRetention = 23 * time.Hour
+
+// rulesChange names the workflow.GetVersion marker of the rules that keep a
+// subscription right when time slips (billing.CurrentRules): histories
+// recorded before it replay with rules 0.
+const rulesChange = "time-slips"
+
 // carried is the state a run hands to the next one when it continues as new.
 type carried struct {
 	Sub   *billing.Subscription `json:"subscription"`
 	Clock billing.Clock         `json:"clock"`
 	Runs  int                   `json:"runs"` // how many times the workflow continued as new
+	// Handled is the latest time on the subscription's clock the run had
+	// handled: no request counts before it.
+	Handled time.Time `json:"handled,omitzero"`
 }
 
 // run is one run of the workflow.
@@ -44,6 +57,10 @@ type run struct {
 	emails int // emails in flight
 	sa     searchAttributes
 	wall   func() time.Time // for queries only; nil: workflow time
+	rules  int              // the rules this run follows (billing.CurrentRules, or 0 on old histories)
+	// handled is the latest time on the subscription's clock that an event
+	// or a request was handled at: no request counts before it.
+	handled time.Time
 }
 
 // Subscription is the workflow of one customer's subscription. Its input is
@@ -67,8 +84,19 @@ func WithWallClock(wall func() time.Time) func(workflow.Context, api.Input) (api
 
 func subscription(ctx workflow.Context, in api.Input, wall func() time.Time) (api.State, error) {
 	w := &run{wall: wall}
+	w.rules = int(workflow.GetVersion(ctx, rulesChange, workflow.DefaultVersion, billing.CurrentRules))
+	// A cancellation requested through Temporal (the UI's "Request
+	// Cancellation") is the business's cancel, not an abort: the run goes
+	// on, on a context that cancellation does not cut, to a correct end.
+	root := ctx
+	if w.rules >= 1 {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
 	if err := w.registerHandlers(ctx); err != nil {
 		return api.State{}, err
+	}
+	if w.rules >= 1 {
+		w.onTemporalCancel(ctx, root)
 	}
 	if err := w.open(ctx, in); err != nil {
 		return api.State{}, err
@@ -89,7 +117,11 @@ func (w *run) open(ctx workflow.Context, in api.Input) error {
 			return temporal.NewNonRetryableApplicationError("continued: cannot resume the carried state", api.ErrTypeInvalidInput, err)
 		}
 		in.Continued = nil
-		w.in, w.sub, w.clock, w.runs = in, c.Sub, c.Clock, c.Runs
+		w.in, w.sub, w.clock, w.runs, w.handled = in, c.Sub, c.Clock, c.Runs, c.Handled
+		if w.sub.Rules >= 1 { // the last run published it; continue-as-new keeps it
+			w.sa.settlement = w.sub.Settlement()
+		}
+		w.sub.Rules = max(w.sub.Rules, w.rules)
 		return w.publish(ctx)
 	}
 	startAt := in.StartTime(realNow)
@@ -121,6 +153,8 @@ func (w *run) open(ctx workflow.Context, in api.Input) error {
 		InstalledAt: installedAt,
 		Prior:       w.priorSubscriptions(ctx),
 	})
+	w.sub.Rules = w.rules
+	w.handled = startAt
 	if w.sub.TrialGranted {
 		w.email(ctx, "trial_started")
 	}
@@ -133,7 +167,7 @@ func (w *run) live(ctx workflow.Context) (api.State, error) {
 		w.drainSignals(ctx)
 		ev, _ := w.sub.NextEvent()
 		due := !ev.At.After(w.now(ctx))
-		// A request comes after what fell due before it arrived.
+		// A request comes after what fell due before it was made.
 		if len(w.inbox) > 0 && !(due && !w.inbox[0].at.IsZero() && !ev.At.After(w.inbox[0].at)) {
 			w.execute(ctx, w.pop())
 			continue
@@ -152,27 +186,41 @@ func (w *run) live(ctx workflow.Context) (api.State, error) {
 			return api.State{}, err
 		}
 	}
-	// Ended: settle what is left (a charge never answered, a withdrawal's
-	// refunds), retrying hourly, and answer requests until the last emails are out.
+	return w.settleAfterEnd(ctx)
+}
+
+// settleAfterEnd finishes an ended subscription: it settles what is left (a
+// charge never answered, a withdrawal's refunds), retrying hourly for at
+// most billing.SettlementWindow and then handing the rest to ops, and
+// answers requests until the last emails are out.
+func (w *run) settleAfterEnd(ctx workflow.Context) (api.State, error) {
 	for {
 		w.drainSignals(ctx)
 		for len(w.inbox) > 0 {
 			w.execute(ctx, w.pop())
 		}
 		var retry time.Duration
-		if w.sub.Unsettled() {
+		if w.sub.Unsettled() && !w.sub.HandedToOps {
 			before := w.snapshot()
-			if err := w.settle(ctx); err != nil {
-				workflow.GetLogger(ctx).Warn("settling the ended subscription; retrying in an hour", "error", err)
+			if w.rules >= 1 && w.sub.HandOver(w.now(ctx)) {
+				workflow.GetLogger(ctx).Error("settlement not done within the settlement window: handed to ops",
+					"settlement", w.sub.Settlement(), "pendingRefundMinor", w.sub.PendingRefund())
+			} else {
+				if err := w.settle(ctx, true); err != nil {
+					workflow.GetLogger(ctx).Warn("settling the ended subscription; retrying in an hour", "error", err)
+				}
+				if w.sub.Unsettled() {
+					retry = max(w.clock.Delay(workflow.Now(ctx), w.now(ctx).Add(unansweredRetry)), time.Millisecond)
+				}
 			}
 			w.changed(ctx, before)
-			if w.sub.Unsettled() {
-				retry = max(w.clock.Delay(workflow.Now(ctx), w.now(ctx).Add(unansweredRetry)), time.Millisecond)
-			}
 		}
 		finished := func() bool { return workflow.AllHandlersFinished(ctx) && w.emails == 0 }
 		if retry == 0 && finished() {
 			return w.state(ctx, w.now(ctx)), nil
+		}
+		if retry > 0 && w.rules >= 1 && w.readyToContinueAsNew(ctx) {
+			return api.State{}, w.continueAsNew(ctx)
 		}
 		wake := func() bool { return len(w.inbox) > 0 || (retry == 0 && finished()) }
 		if retry == 0 {
@@ -188,6 +236,7 @@ func (w *run) live(ctx workflow.Context) (api.State, error) {
 // onEvent handles the next thing that fell due on the subscription's clock.
 func (w *run) onEvent(ctx workflow.Context, ev billing.Event) {
 	defer w.changed(ctx, w.snapshot())
+	w.handled = later(w.handled, ev.At)
 	switch ev.Kind {
 	case billing.EventCharge:
 		w.cycles++
@@ -208,8 +257,31 @@ func (w *run) onEvent(ctx workflow.Context, ev billing.Event) {
 
 // charge makes one charge attempt and records its outcome. A decline is a
 // business outcome; an attempt Stripe never answered is made again later
-// under the same idempotency key, so it can never be charged twice.
+// under the same idempotency key, so it can never be charged twice. Before
+// it is sent again once Stripe may have forgotten that key, it is looked up
+// at Stripe and its outcome adopted.
 func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
+	sent := w.now(ctx)
+	if w.rules >= 1 && !c.SentAt.IsZero() && !sent.Before(c.SentAt.Add(keyRetention)) {
+		found, err := w.findCharge(ctx, c)
+		switch {
+		case err != nil:
+			workflow.GetLogger(ctx).Warn("cannot look up an unanswered charge at Stripe; trying again later",
+				"cycle", c.Cycle, "attempt", c.Attempt, "error", err)
+			w.sub.Unanswered(c, sent, w.now(ctx).Add(unansweredRetry))
+			return false
+		case found.Found && found.Status == "succeeded":
+			c.Attempt = found.Attempt
+			return w.paid(ctx, c, found.PaymentIntentID)
+		case found.Found && found.Status == "declined" && found.Attempt == c.Attempt:
+			w.declined(ctx, c, found.PaymentIntentID, found.DeclineCode)
+			return false
+		case found.Found && found.Attempt == c.Attempt: // still processing at Stripe
+			w.sub.Unanswered(c, sent, w.now(ctx).Add(unansweredRetry))
+			return false
+		}
+		// Stripe holds no such charge: sending it again cannot charge twice.
+	}
 	req := activities.ChargeRequest{
 		SubscriptionID:   w.sub.ID,
 		Cycle:            c.Cycle,
@@ -221,17 +293,11 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 		IdempotencyKey:   w.sub.IdempotencyKey(c),
 	}
 	var res activities.ChargeResult
-	err := workflow.ExecuteActivity(chargeOptions(ctx), acts.Charge, req).Get(ctx, &res)
-	now := w.now(ctx)
+	err := workflow.ExecuteActivity(w.chargeOptions(ctx), acts.Charge, req).Get(ctx, &res)
 	var appErr *temporal.ApplicationError
 	switch {
 	case err == nil:
-		w.sub.Paid(c, res.PaymentIntentID, now)
-		if w.sub.Ended {
-			return true // settled after the end: no receipt, a withdrawal refunds it
-		}
-		w.email(ctx, "payment_receipt", "cycle", fmt.Sprint(c.Cycle), "amount", billing.FormatMoney(c.AmountMinor, w.sub.Currency))
-		return true
+		return w.paid(ctx, c, res.PaymentIntentID)
 	case errors.As(err, &appErr) && (appErr.Type() == activities.ErrTypePaymentDeclined || appErr.Type() == activities.ErrTypeStripeRequest):
 		var d activities.ChargeResult
 		if appErr.HasDetails() {
@@ -240,17 +306,46 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 		if d.DeclineCode == "" {
 			d.DeclineCode = appErr.Type()
 		}
-		w.sub.Declined(c, d.PaymentIntentID, d.DeclineCode, now)
-		if w.sub.Ended {
-			return false
-		}
-		w.email(ctx, "payment_failed", "cycle", fmt.Sprint(c.Cycle), "amount", billing.FormatMoney(c.AmountMinor, w.sub.Currency), "reason", d.DeclineCode)
+		w.declined(ctx, c, d.PaymentIntentID, d.DeclineCode)
 	default:
 		workflow.GetLogger(ctx).Warn("charge attempt got no answer; it will be made again under the same idempotency key",
 			"cycle", c.Cycle, "attempt", c.Attempt, "error", err)
-		w.sub.Unanswered(c, now.Add(unansweredRetry))
+		w.sub.Unanswered(c, sent, w.now(ctx).Add(unansweredRetry))
 	}
 	return false
+}
+
+// paid records a successful charge and sends its receipt: every money
+// movement gets its email, also a charge answered after the end.
+func (w *run) paid(ctx workflow.Context, c billing.Charge, paymentIntentID string) bool {
+	w.sub.Paid(c, paymentIntentID, w.now(ctx))
+	if w.sub.Ended && w.rules < 1 {
+		return true // as recorded before rules 1: no receipt after the end
+	}
+	w.email(ctx, "payment_receipt", "cycle", fmt.Sprint(c.Cycle), "amount", billing.FormatMoney(c.AmountMinor, w.sub.Currency))
+	return true
+}
+
+// declined records a declined charge and tells the customer while the
+// subscription runs.
+func (w *run) declined(ctx workflow.Context, c billing.Charge, paymentIntentID, code string) {
+	w.sub.Declined(c, paymentIntentID, code, w.now(ctx))
+	if !w.sub.Ended {
+		w.email(ctx, "payment_failed", "cycle", fmt.Sprint(c.Cycle), "amount", billing.FormatMoney(c.AmountMinor, w.sub.Currency), "reason", code)
+	}
+}
+
+// findCharge asks Stripe for what it holds of an attempt sent long ago.
+func (w *run) findCharge(ctx workflow.Context, c billing.Charge) (activities.FindChargeResult, error) {
+	req := activities.FindChargeRequest{
+		SubscriptionID:   w.sub.ID,
+		Cycle:            c.Cycle,
+		Attempt:          c.Attempt,
+		StripeCustomerID: w.in.StripeCustomerID,
+	}
+	var res activities.FindChargeResult
+	err := workflow.ExecuteActivity(w.chargeOptions(ctx), acts.FindCharge, req).Get(ctx, &res)
+	return res, err
 }
 
 // collect charges every unpaid cycle at once, oldest first, and stops at the first decline.
@@ -271,7 +366,7 @@ func (w *run) readyToContinueAsNew(ctx workflow.Context) bool {
 
 // continueAsNew hands the whole state, signals received so far included, to a new run.
 func (w *run) continueAsNew(ctx workflow.Context) error {
-	state, err := json.Marshal(carried{Sub: w.sub, Clock: w.clock, Runs: w.runs + 1})
+	state, err := json.Marshal(carried{Sub: w.sub, Clock: w.clock, Runs: w.runs + 1, Handled: w.handled})
 	if err != nil {
 		return fmt.Errorf("encode carried state: %w", err)
 	}
