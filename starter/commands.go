@@ -183,15 +183,41 @@ func accountFlag(fs *flag.FlagSet) *string {
 	return fs.String("account", "", "account ID (required)")
 }
 
+// requestedAtFlag declares --requested-at. The function it returns reads
+// it: zero when absent, for the client to set to now.
+func requestedAtFlag(fs *flag.FlagSet) func() (time.Time, error) {
+	s := fs.String("requested-at", "", "when the request was made, RFC 3339 (default now)")
+	return func() (time.Time, error) {
+		if *s == "" {
+			return time.Time{}, nil
+		}
+		return parseTimeFlag("requested-at", *s)
+	}
+}
+
+// parseTimeFlag reads the RFC 3339 time of flag name; a bad one is a usage error.
+func parseTimeFlag(name, value string) (time.Time, error) {
+	t, err := api.ParseTime(value)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: --%s: %v", errUsage, name, err)
+	}
+	return t, nil
+}
+
 func cancelFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
 	account := accountFlag(fs)
 	reason := fs.String("reason", "", "why the customer cancels")
 	sig := fs.Bool("signal", false, "send the cancel signal (fire and forget) instead of the update")
+	requestedAt := requestedAtFlag(fs)
 	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
 		if err := required("account", *account); err != nil {
 			return nil, err
 		}
-		req := api.CancelRequest{Reason: *reason}
+		at, err := requestedAt()
+		if err != nil {
+			return nil, err
+		}
+		req := api.CancelRequest{Reason: *reason, RequestedAt: at}
 		if *sig {
 			return map[string]string{"signaled": api.SignalCancel}, c.SignalCancel(ctx, *account, req)
 		}
@@ -202,36 +228,52 @@ func cancelFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Read
 func withdrawFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
 	account := accountFlag(fs)
 	sig := fs.Bool("signal", false, "send the withdraw signal (fire and forget) instead of the update")
+	requestedAt := requestedAtFlag(fs)
 	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
 		if err := required("account", *account); err != nil {
 			return nil, err
 		}
-		if *sig {
-			return map[string]string{"signaled": api.SignalWithdraw}, c.SignalWithdraw(ctx, *account)
+		at, err := requestedAt()
+		if err != nil {
+			return nil, err
 		}
-		return c.Withdraw(ctx, *account)
+		req := api.WithdrawRequest{RequestedAt: at}
+		if *sig {
+			return map[string]string{"signaled": api.SignalWithdraw}, c.SignalWithdrawWith(ctx, *account, req)
+		}
+		return c.WithdrawWith(ctx, *account, req)
 	}
 }
 
 func paymentMethodFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
 	account := accountFlag(fs)
 	pm := fs.String("payment-method", "", "new card payment method, pm_… (required)")
+	requestedAt := requestedAtFlag(fs)
 	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
 		if err := errors.Join(required("account", *account), required("payment-method", *pm)); err != nil {
 			return nil, err
 		}
-		return c.UpdatePaymentMethod(ctx, *account, api.UpdatePaymentMethodRequest{PaymentMethodID: *pm})
+		at, err := requestedAt()
+		if err != nil {
+			return nil, err
+		}
+		return c.UpdatePaymentMethod(ctx, *account, api.UpdatePaymentMethodRequest{PaymentMethodID: *pm, RequestedAt: at})
 	}
 }
 
 func changePlanFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
 	account := accountFlag(fs)
 	plan := fs.String("plan", "", "monthly or annual (required)")
+	requestedAt := requestedAtFlag(fs)
 	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
 		if err := errors.Join(required("account", *account), required("plan", *plan)); err != nil {
 			return nil, err
 		}
-		return c.ChangePlan(ctx, *account, api.ChangePlanRequest{Plan: *plan})
+		at, err := requestedAt()
+		if err != nil {
+			return nil, err
+		}
+		return c.ChangePlan(ctx, *account, api.ChangePlanRequest{Plan: *plan, RequestedAt: at})
 	}
 }
 
@@ -239,26 +281,36 @@ func priceChangeFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io
 	account := accountFlag(fs)
 	price := fs.Int64("price-minor", 0, "new price in minor units (required)")
 	effective := fs.String("effective-at", "", "RFC 3339 time from which the price applies, at least 30 days ahead (required)")
+	requestedAt := requestedAtFlag(fs)
 	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
 		if err := errors.Join(required("account", *account), required("effective-at", *effective)); err != nil {
 			return nil, err
 		}
-		at, err := time.Parse(time.RFC3339, *effective)
+		effectiveAt, err := parseTimeFlag("effective-at", *effective)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --effective-at %q is not an RFC 3339 time", errUsage, *effective)
+			return nil, err
 		}
-		return c.SchedulePriceChange(ctx, *account, api.PriceChangeRequest{PriceMinor: *price, EffectiveAt: at})
+		at, err := requestedAt()
+		if err != nil {
+			return nil, err
+		}
+		return c.SchedulePriceChange(ctx, *account, api.PriceChangeRequest{PriceMinor: *price, EffectiveAt: effectiveAt, RequestedAt: at})
 	}
 }
 
 func terminateFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
 	account := accountFlag(fs)
 	reason := fs.String("reason", "", "the breach of the terms of use (required)")
+	requestedAt := requestedAtFlag(fs)
 	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
 		if err := errors.Join(required("account", *account), required("reason", *reason)); err != nil {
 			return nil, err
 		}
-		return c.Terminate(ctx, *account, api.TerminateRequest{Reason: *reason})
+		at, err := requestedAt()
+		if err != nil {
+			return nil, err
+		}
+		return c.Terminate(ctx, *account, api.TerminateRequest{Reason: *reason, RequestedAt: at})
 	}
 }
 

@@ -1,11 +1,13 @@
 // Command starter starts subscriptions and sends them the contract's
 // requests through the typed client. Every command prints JSON on success,
 // a clear error on standard error otherwise, and exits non-zero on failure
-// (2 for a usage error).
+// (2 for a usage error). Every command that sends a request takes
+// --requested-at, the RFC 3339 time the request was made (default now), for
+// the workflow to judge it as of then.
 //
 //	starter start --account acc-1 --email ada@example.com --customer cus_1 --payment-method pm_card_visa --plan monthly --currency EUR --offer body-scan
 //	starter cancel --account acc-1 [--reason …] [--signal]
-//	starter withdraw --account acc-1 [--signal]
+//	starter withdraw --account acc-1 [--signal] [--requested-at 2026-03-14T18:00:00Z]
 //	starter update-payment-method --account acc-1 --payment-method pm_card_visa
 //	starter change-plan --account acc-1 --plan annual
 //	starter price-change --account acc-1 --price-minor 1095 --effective-at 2027-03-01T00:00:00Z

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	tclient "go.temporal.io/sdk/client"
 
 	"github.com/withings-plus/subscriptions/api"
 	"github.com/withings-plus/subscriptions/client"
@@ -53,6 +56,111 @@ func TestUsageErrorsExitTwoWithoutAServer(t *testing.T) {
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("starter %v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, r.code, r.stderr, tc.code, tc.want)
 		}
+	}
+}
+
+// fakeTemporal records the updates and signals the commands send; any other
+// call panics on the nil embedded client.
+type fakeTemporal struct {
+	tclient.Client
+	names []string
+	args  []any
+}
+
+func (f *fakeTemporal) UpdateWorkflow(_ context.Context, o tclient.UpdateWorkflowOptions) (tclient.WorkflowUpdateHandle, error) {
+	f.names, f.args = append(f.names, o.UpdateName), append(f.args, o.Args...)
+	return completed{}, nil
+}
+
+func (f *fakeTemporal) SignalWorkflow(_ context.Context, _, _, name string, arg any) error {
+	f.names, f.args = append(f.names, name), append(f.args, arg)
+	return nil
+}
+
+// completed is an update handle whose result is the zero value.
+type completed struct{}
+
+func (completed) WorkflowID() string             { return "" }
+func (completed) RunID() string                  { return "" }
+func (completed) UpdateID() string               { return "" }
+func (completed) Get(context.Context, any) error { return nil }
+
+// requestedAt reads the RequestedAt of a request the client sent.
+func requestedAt(t *testing.T, arg any) time.Time {
+	t.Helper()
+	b, err := json.Marshal(arg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req struct {
+		RequestedAt time.Time `json:"requestedAt"`
+	}
+	if err := json.Unmarshal(b, &req); err != nil {
+		t.Fatal(err)
+	}
+	return req.RequestedAt
+}
+
+func TestRequestedAtFlag(t *testing.T) {
+	at := time.Date(2026, 3, 14, 18, 0, 0, 0, time.UTC)
+	commands := []struct {
+		name string
+		args []string
+		sent string
+	}{
+		{"cancel", []string{"cancel", "--account", "acc-1"}, api.UpdateCancel},
+		{"cancel --signal", []string{"cancel", "--account", "acc-1", "--signal"}, api.SignalCancel},
+		{"withdraw", []string{"withdraw", "--account", "acc-1"}, api.UpdateWithdraw},
+		{"withdraw --signal", []string{"withdraw", "--account", "acc-1", "--signal"}, api.SignalWithdraw},
+		{"update-payment-method", []string{"update-payment-method", "--account", "acc-1", "--payment-method", "pm_card_visa"}, api.UpdatePaymentMethod},
+		{"change-plan", []string{"change-plan", "--account", "acc-1", "--plan", "annual"}, api.UpdateChangePlan},
+		{"price-change", []string{"price-change", "--account", "acc-1", "--price-minor", "1295", "--effective-at", "2026-05-01t00:00:00z"}, api.UpdateSchedulePriceChange},
+		{"terminate", []string{"terminate", "--account", "acc-1", "--reason", "fraud"}, api.UpdateTerminate},
+	}
+	flags := []struct {
+		name  string
+		flags []string
+		want  time.Time // zero: now
+	}{
+		{"default now", nil, time.Time{}},
+		{"given", []string{"--requested-at", "2026-03-14T18:00:00Z"}, at},
+		{"given in lower case", []string{"--requested-at", "2026-03-14t18:00:00z"}, at},
+		{"given with an offset", []string{"--requested-at=2026-03-14T19:00:00+01:00"}, at},
+	}
+	for _, cmd := range commands {
+		for _, fl := range flags {
+			t.Run(cmd.name+" "+fl.name, func(t *testing.T) {
+				fake := &fakeTemporal{}
+				connect := func() (*client.Client, func(), error) { return client.New(fake), func() {}, nil }
+				before := time.Now().Truncate(time.Millisecond)
+				r := starter(t, connect, "", append(slices.Clone(cmd.args), fl.flags...)...)
+				after := time.Now()
+				if r.code != 0 {
+					t.Fatalf("exit %d: %s", r.code, r.stderr)
+				}
+				if len(fake.names) != 1 || fake.names[0] != cmd.sent {
+					t.Fatalf("sent %v, want %s", fake.names, cmd.sent)
+				}
+				got := requestedAt(t, fake.args[0])
+				if fl.want.IsZero() {
+					if got.Before(before) || got.After(after) {
+						t.Fatalf("requestedAt %s, want now (between %s and %s)", got, before, after)
+					}
+					return
+				}
+				if !got.Equal(fl.want) {
+					t.Fatalf("requestedAt %s, want %s", got, fl.want)
+				}
+			})
+		}
+		t.Run(cmd.name+" not a time", func(t *testing.T) {
+			fake := &fakeTemporal{}
+			connect := func() (*client.Client, func(), error) { return client.New(fake), func() {}, nil }
+			r := starter(t, connect, "", append(slices.Clone(cmd.args), "--requested-at", "yesterday")...)
+			if r.code != 2 || !strings.Contains(r.stderr, `--requested-at: "yesterday" is not an RFC 3339 time`) || len(fake.names) != 0 {
+				t.Fatalf("exit %d, stderr %q, sent %v; want a usage error naming --requested-at and nothing sent", r.code, r.stderr, fake.names)
+			}
+		})
 	}
 }
 
