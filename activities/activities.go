@@ -13,8 +13,8 @@ import (
 
 // Activities holds the worker's connections to Stripe, SendGrid and Temporal.
 // Register it with w.RegisterActivity(acts): each exported method is an
-// activity of the same name (Charge, Refund, CheckPaymentMethod, SendEmail,
-// PriorSubscriptions).
+// activity of the same name (Charge, Refund, CheckPaymentMethod, FindCharge,
+// SendEmail, PriorSubscriptions).
 type Activities struct {
 	cfg      config.Worker
 	stripe   *stripeclient.API

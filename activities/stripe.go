@@ -85,16 +85,8 @@ func (a *Activities) chargeOutcome(op string, pi *stripe.PaymentIntent) (ChargeR
 	case stripe.PaymentIntentStatusProcessing:
 		return ChargeResult{}, a.retryable(ErrTypeStripeUnavailable, fmt.Sprintf("%s: payment intent %s is still processing", op, pi.ID))
 	case stripe.PaymentIntentStatusRequiresAction, stripe.PaymentIntentStatusRequiresPaymentMethod, stripe.PaymentIntentStatusCanceled:
-		res.Status, res.DeclineCode = "declined", "authentication_required"
-		if pi.Status != stripe.PaymentIntentStatusRequiresAction {
-			res.DeclineCode = string(pi.Status)
-		}
-		if e := pi.LastPaymentError; e != nil {
-			if c := declineCode(e); c != "" {
-				res.DeclineCode = c
-			}
-			res.Message = e.Msg
-		}
+		res.Status = "declined"
+		res.DeclineCode, res.Message = declineOf(pi)
 		return ChargeResult{}, a.declined(op, res)
 	}
 	return ChargeResult{}, a.permanent(ErrTypeStripeRequest, fmt.Sprintf("%s: payment intent %s is %s, expected succeeded", op, pi.ID, pi.Status))
@@ -106,6 +98,23 @@ func (a *Activities) declined(op string, res ChargeResult) error {
 		msg += ": " + res.Message
 	}
 	return a.permanent(ErrTypePaymentDeclined, msg, res)
+}
+
+// declineOf is the decline code and message of a PaymentIntent that was
+// declined (requires_payment_method), needs authentication (requires_action)
+// or was canceled: its last payment error's, else one named after its status.
+func declineOf(pi *stripe.PaymentIntent) (code, msg string) {
+	code = string(pi.Status)
+	if pi.Status == stripe.PaymentIntentStatusRequiresAction {
+		code = "authentication_required"
+	}
+	if e := pi.LastPaymentError; e != nil {
+		if c := declineCode(e); c != "" {
+			code = c
+		}
+		msg = e.Msg
+	}
+	return code, msg
 }
 
 // declineCode is Stripe's decline_code, else its error code.
@@ -165,8 +174,12 @@ func (a *Activities) existingRefund(ctx context.Context, op, piID string) (Refun
 	return res, nil
 }
 
-// CheckPaymentMethod accepts only an existing card payment method; anything
-// else is a non-retryable ErrTypeInvalidPaymentMethod error.
+// CheckPaymentMethod accepts only an existing card payment method attached
+// to req.StripeCustomerID (when it is given), as Stripe charges a customer
+// off-session only with a card of its own; anything else is a non-retryable
+// ErrTypeInvalidPaymentMethod error. A test-mode shortcut (pm_card_visa, …),
+// which Stripe attaches to no customer but copies for any charge, is
+// accepted for every customer.
 func (a *Activities) CheckPaymentMethod(ctx context.Context, req PaymentMethodRequest) (PaymentMethodResult, error) {
 	id := req.PaymentMethodID
 	if id == "" {
@@ -184,11 +197,89 @@ func (a *Activities) CheckPaymentMethod(ctx context.Context, req PaymentMethodRe
 		return PaymentMethodResult{}, a.permanent(ErrTypeInvalidPaymentMethod,
 			fmt.Sprintf("payment method %s is a %s, only card payment methods are accepted", id, pm.Type))
 	}
+	if want := req.StripeCustomerID; want != "" {
+		var owner string
+		if pm.Customer != nil {
+			owner = pm.Customer.ID
+		}
+		shortcut := owner == "" && !pm.Livemode && strings.HasPrefix(id, "pm_card_")
+		if owner != want && !shortcut {
+			// The other customer is not named: the message may reach the caller.
+			whose := "it is attached to another customer"
+			if owner == "" {
+				whose = "it is attached to no customer"
+			}
+			return PaymentMethodResult{}, a.permanent(ErrTypeInvalidPaymentMethod,
+				fmt.Sprintf("payment method %s is not attached to customer %s (%s)", id, want, whose))
+		}
+	}
 	res := PaymentMethodResult{PaymentMethodID: pm.ID, Type: string(pm.Type)}
 	if pm.Card != nil {
 		res.Brand, res.Last4 = string(pm.Card.Brand), pm.Card.Last4
 	}
 	return res, nil
+}
+
+// FindCharge looks for what Stripe holds of one charge attempt, for when its
+// Idempotency-Key may have been forgotten (Stripe keeps keys about 24
+// hours): it pages through the customer's PaymentIntents, newest first, and
+// keeps those whose metadata[subscription_id] and metadata[cycle] match.
+// A succeeded one of the cycle wins, whatever its attempt (the newest if
+// several); else the newest whose metadata[attempt] is req.Attempt is
+// reported: succeeded, "declined" (requires_payment_method, requires_action
+// or canceled, with its last payment error's decline code) or "processing"
+// (processing, requires_confirmation). Else Found is false. Transport
+// errors, 5xx and 429 are retryable ErrTypeStripeUnavailable errors; a
+// PaymentIntent of the attempt in another status (requires_capture, which
+// this engine never asks for) is a non-retryable ErrTypeStripeRequest.
+func (a *Activities) FindCharge(ctx context.Context, req FindChargeRequest) (FindChargeResult, error) {
+	if req.SubscriptionID == "" || req.StripeCustomerID == "" || req.Cycle < 0 || req.Attempt < 0 {
+		return FindChargeResult{}, a.permanent(ErrTypeBadRequest, fmt.Sprintf(
+			"finding the charge of %q cycle %d attempt %d: subscription, customer and a cycle and attempt of 0 or more are required",
+			req.SubscriptionID, req.Cycle, req.Attempt))
+	}
+	op := fmt.Sprintf("finding the charge of %s cycle %d attempt %d", req.SubscriptionID, req.Cycle, req.Attempt)
+	params := &stripe.PaymentIntentListParams{Customer: stripe.String(req.StripeCustomerID)}
+	params.Context = ctx
+	params.Limit = stripe.Int64(100)
+	cycle, attempt := strconv.Itoa(req.Cycle), strconv.Itoa(req.Attempt)
+	var same *stripe.PaymentIntent // the newest of the same attempt
+	it := a.stripe.PaymentIntents.List(params)
+	for it.Next() {
+		pi := it.PaymentIntent()
+		if pi.Metadata["subscription_id"] != req.SubscriptionID || pi.Metadata["cycle"] != cycle {
+			continue
+		}
+		if pi.Status == stripe.PaymentIntentStatusSucceeded {
+			return found(pi, "succeeded", ""), nil
+		}
+		if same == nil && pi.Metadata["attempt"] == attempt {
+			same = pi
+		}
+	}
+	if err := it.Err(); err != nil {
+		return FindChargeResult{}, a.stripeFailure(op, err)
+	}
+	if same == nil {
+		return FindChargeResult{}, nil
+	}
+	switch same.Status {
+	case stripe.PaymentIntentStatusRequiresPaymentMethod, stripe.PaymentIntentStatusRequiresAction, stripe.PaymentIntentStatusCanceled:
+		code, _ := declineOf(same)
+		return found(same, "declined", code), nil
+	case stripe.PaymentIntentStatusProcessing, stripe.PaymentIntentStatusRequiresConfirmation:
+		return found(same, "processing", ""), nil
+	}
+	return FindChargeResult{}, a.permanent(ErrTypeStripeRequest, fmt.Sprintf("%s: payment intent %s is %s", op, same.ID, same.Status))
+}
+
+// found is the FindChargeResult of pi.
+func found(pi *stripe.PaymentIntent, status, declineCode string) FindChargeResult {
+	attempt, err := strconv.Atoi(pi.Metadata["attempt"])
+	if err != nil {
+		attempt = -1
+	}
+	return FindChargeResult{Found: true, PaymentIntentID: pi.ID, Attempt: attempt, Status: status, DeclineCode: declineCode}
 }
 
 // stripeFailure classifies an error of stripe-go: answers worth retrying

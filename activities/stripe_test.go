@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/withings-plus/subscriptions/config"
+	"github.com/withings-plus/subscriptions/internal/stripefake"
 )
 
 func chargeReq(pm, key string) ChargeRequest {
@@ -287,5 +289,256 @@ func TestChargeOutcome(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestCheckPaymentMethodCustomer(t *testing.T) {
+	h := newHarness(t, nil)
+	visaA, err := h.stripe.AttachPaymentMethod("pm_card_visa", "cus_A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the local demo does at Stripe: stripe-go's attach, understood by the stand-in.
+	mine, err := h.acts.stripe.PaymentMethods.Attach("pm_1Mine", &stripe.PaymentMethodAttachParams{Customer: stripe.String("cus_A")})
+	if err != nil || mine.ID != "pm_1Mine" || mine.Customer == nil || mine.Customer.ID != "cus_A" {
+		t.Fatalf("attach with stripe-go: %+v %v", mine, err)
+	}
+	if _, err := h.stripe.AttachPaymentMethod("pm_sepa_debit_A", "cus_A"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, pm, customer, msg string
+	}{
+		{name: "own copy of a test card", pm: visaA, customer: "cus_A"},
+		{name: "own card attached in place", pm: "pm_1Mine", customer: "cus_A"},
+		{name: "test shortcut, any customer", pm: "pm_card_visa", customer: "cus_B"},
+		{name: "declining test shortcut", pm: "pm_card_chargeDeclined", customer: "cus_B"},
+		{name: "no customer given: not checked", pm: visaA},
+		{name: "another customer's card", pm: visaA, customer: "cus_B",
+			msg: "payment method " + visaA + " is not attached to customer cus_B (it is attached to another customer)"},
+		{name: "nobody's card", pm: "pm_1Loose", customer: "cus_A",
+			msg: "payment method pm_1Loose is not attached to customer cus_A (it is attached to no customer)"},
+		{name: "own card, not a card", pm: "pm_sepa_debit_A", customer: "cus_A",
+			msg: "payment method pm_sepa_debit_A is a sepa_debit, only card payment methods are accepted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var res PaymentMethodResult
+			err := run(t, h.env, h.acts.CheckPaymentMethod, PaymentMethodRequest{PaymentMethodID: tt.pm, StripeCustomerID: tt.customer}, &res)
+			if tt.msg == "" {
+				if err != nil || res.PaymentMethodID != tt.pm || res.Type != "card" {
+					t.Fatalf("result %+v err %v", res, err)
+				}
+				return
+			}
+			if ae := appError(t, err, ErrTypeInvalidPaymentMethod, true); ae.Message() != tt.msg {
+				t.Errorf("message %q, want %q", ae.Message(), tt.msg)
+			}
+		})
+	}
+	// What the check prevents: Stripe refuses the charge of another
+	// customer's card.
+	req := chargeReq(visaA, "k")
+	req.StripeCustomerID = "cus_B"
+	appError(t, run(t, h.env, h.acts.Charge, req, nil), ErrTypeStripeRequest, true)
+}
+
+// charged creates PaymentIntents at the stand-in as Charge does, for the
+// look-ups of FindCharge.
+func charged(t *testing.T, h *harness, sub string, cycle, attempt int, pm string) string {
+	t.Helper()
+	req := ChargeRequest{SubscriptionID: sub, Cycle: cycle, Attempt: attempt, AmountMinor: 995, Currency: "EUR",
+		StripeCustomerID: "cus_A", PaymentMethodID: pm, IdempotencyKey: fmt.Sprintf("%s-%d-%d-%s-%d", sub, cycle, attempt, pm, len(h.stripe.PaymentIntents()))}
+	var res ChargeResult
+	if err := run(t, h.env, h.acts.Charge, req, &res); err != nil {
+		ae := appError(t, err, ErrTypePaymentDeclined, true)
+		if err := ae.Details(&res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res.PaymentIntentID
+}
+
+func TestFindCharge(t *testing.T) {
+	const sub = "subscription-acc1"
+	h := newHarness(t, nil)
+	// Cycle 1: declined twice, then paid on attempt 2.
+	c1a0 := charged(t, h, sub, 1, 0, "pm_card_chargeDeclinedInsufficientFunds")
+	charged(t, h, sub, 1, 1, "pm_card_chargeDeclined")
+	c1a2 := charged(t, h, sub, 1, 2, "pm_card_visa")
+	// Cycle 2: attempt 0 declined once, then (its key forgotten) declined again.
+	charged(t, h, sub, 2, 0, "pm_card_chargeDeclined")
+	c2a0 := charged(t, h, sub, 2, 0, "pm_card_chargeDeclinedExpiredCard")
+	c2a1 := charged(t, h, sub, 2, 1, "pm_card_authenticationRequired")
+	// Cycle 3 of another subscription of the customer, and of another customer.
+	charged(t, h, "subscription-other", 3, 0, "pm_card_visa")
+	other := ChargeRequest{SubscriptionID: sub, Cycle: 3, AmountMinor: 995, Currency: "EUR", StripeCustomerID: "cus_B",
+		PaymentMethodID: "pm_card_visa", IdempotencyKey: "other-customer"}
+	if err := run(t, h.env, h.acts.Charge, other, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name           string
+		cycle, attempt int
+		want           FindChargeResult
+	}{
+		{"succeeded on this attempt", 1, 2, FindChargeResult{Found: true, PaymentIntentID: c1a2, Attempt: 2, Status: "succeeded"}},
+		{"succeeded on a later attempt wins", 1, 0, FindChargeResult{Found: true, PaymentIntentID: c1a2, Attempt: 2, Status: "succeeded"}},
+		{"succeeded on an attempt never asked about", 1, 7, FindChargeResult{Found: true, PaymentIntentID: c1a2, Attempt: 2, Status: "succeeded"}},
+		{"declined: the newest of the attempt", 2, 0, FindChargeResult{Found: true, PaymentIntentID: c2a0, Attempt: 0, Status: "declined", DeclineCode: "expired_card"}},
+		{"declined for authentication", 2, 1, FindChargeResult{Found: true, PaymentIntentID: c2a1, Attempt: 1, Status: "declined", DeclineCode: "authentication_required"}},
+		{"attempt never made", 2, 2, FindChargeResult{}},
+		{"another subscription's cycle", 3, 0, FindChargeResult{}},
+		{"cycle never charged", 4, 0, FindChargeResult{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got FindChargeResult
+			req := FindChargeRequest{SubscriptionID: sub, Cycle: tt.cycle, Attempt: tt.attempt, StripeCustomerID: "cus_A"}
+			if err := run(t, h.env, h.acts.FindCharge, req, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if c1a0 == "" {
+		t.Fatal("no PaymentIntent for a decline")
+	}
+	reqs := h.stripe.Requests()
+	last := reqs[len(reqs)-1]
+	if last.Method != "GET" || last.Path != "/v1/payment_intents" || last.Form.Get("customer") != "cus_A" || last.Form.Get("limit") != "100" {
+		t.Errorf("list request %+v", last)
+	}
+}
+
+// TestFindChargePages: the matching PaymentIntents are found behind pages
+// of others, and the iterator asks for the pages Stripe's way.
+func TestFindChargePages(t *testing.T) {
+	h := newHarness(t, nil)
+	paid := charged(t, h, "subscription-acc1", 1, 0, "pm_card_visa")
+	for i := range 230 {
+		charged(t, h, "subscription-acc1", 2+i, 0, "pm_card_visa")
+	}
+	var got FindChargeResult
+	req := FindChargeRequest{SubscriptionID: "subscription-acc1", Cycle: 1, StripeCustomerID: "cus_A"}
+	if err := run(t, h.env, h.acts.FindCharge, req, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Found || got.PaymentIntentID != paid {
+		t.Fatalf("got %+v, want %s", got, paid)
+	}
+	var lists []stripefake.Request
+	for _, r := range h.stripe.Requests() {
+		if r.Method == "GET" {
+			lists = append(lists, r)
+		}
+	}
+	if len(lists) != 3 || lists[0].Form.Get("starting_after") != "" || lists[1].Form.Get("starting_after") == "" ||
+		lists[2].Form.Get("starting_after") == lists[1].Form.Get("starting_after") {
+		t.Errorf("list requests %+v", lists)
+	}
+}
+
+// listServer answers GET /v1/payment_intents with the pages given, in turn
+// (a status instead of a page answers that status).
+func listServer(t *testing.T, pages ...any) string {
+	t.Helper()
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if n >= len(pages) {
+			t.Errorf("request %d for %s: no page left", n, r.URL)
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		page := pages[n]
+		n++
+		if status, ok := page.(int); ok {
+			w.WriteHeader(status)
+			fmt.Fprintf(w, `{"error":{"type":"api_error","message":"HTTP %d"}}`, status)
+			return
+		}
+		fmt.Fprint(w, page)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func piJSON(id, status, attempt, lastErr string) string {
+	if lastErr == "" {
+		lastErr = "null"
+	}
+	return fmt.Sprintf(`{"id":%q,"object":"payment_intent","status":%q,"last_payment_error":%s,
+		"metadata":{"subscription_id":"subscription-acc1","cycle":"1","attempt":%q}}`, id, status, lastErr, attempt)
+}
+
+func listJSON(hasMore bool, pis ...string) string {
+	return fmt.Sprintf(`{"object":"list","url":"/v1/payment_intents","has_more":%v,"data":[%s]}`, hasMore, strings.Join(pis, ","))
+}
+
+func TestFindChargeStatuses(t *testing.T) {
+	declined := `{"type":"card_error","code":"card_declined","decline_code":"do_not_honor","message":"Your card was declined."}`
+	tests := []struct {
+		name    string
+		pages   []any
+		want    FindChargeResult
+		errType string
+	}{
+		{"requires_payment_method", []any{listJSON(false, piJSON("pi_1", "requires_payment_method", "0", declined))},
+			FindChargeResult{Found: true, PaymentIntentID: "pi_1", Status: "declined", DeclineCode: "do_not_honor"}, ""},
+		{"requires_payment_method without error", []any{listJSON(false, piJSON("pi_1", "requires_payment_method", "0", ""))},
+			FindChargeResult{Found: true, PaymentIntentID: "pi_1", Status: "declined", DeclineCode: "requires_payment_method"}, ""},
+		{"requires_action", []any{listJSON(false, piJSON("pi_1", "requires_action", "0", ""))},
+			FindChargeResult{Found: true, PaymentIntentID: "pi_1", Status: "declined", DeclineCode: "authentication_required"}, ""},
+		{"canceled", []any{listJSON(false, piJSON("pi_1", "canceled", "0", ""))},
+			FindChargeResult{Found: true, PaymentIntentID: "pi_1", Status: "declined", DeclineCode: "canceled"}, ""},
+		{"processing", []any{listJSON(false, piJSON("pi_1", "processing", "0", ""))},
+			FindChargeResult{Found: true, PaymentIntentID: "pi_1", Status: "processing"}, ""},
+		{"requires_confirmation", []any{listJSON(false, piJSON("pi_1", "requires_confirmation", "0", ""))},
+			FindChargeResult{Found: true, PaymentIntentID: "pi_1", Status: "processing"}, ""},
+		{"succeeded without attempt metadata", []any{listJSON(false, piJSON("pi_1", "succeeded", "", ""))},
+			FindChargeResult{Found: true, PaymentIntentID: "pi_1", Attempt: -1, Status: "succeeded"}, ""},
+		{"succeeded on a second page beats the attempt on the first", []any{
+			listJSON(true, piJSON("pi_2", "processing", "0", "")), listJSON(false, piJSON("pi_1", "succeeded", "3", ""))},
+			FindChargeResult{Found: true, PaymentIntentID: "pi_1", Attempt: 3, Status: "succeeded"}, ""},
+		{"requires_capture", []any{listJSON(false, piJSON("pi_1", "requires_capture", "0", ""))}, FindChargeResult{}, ErrTypeStripeRequest},
+		{"500", []any{500}, FindChargeResult{}, ErrTypeStripeUnavailable},
+		{"429", []any{429}, FindChargeResult{}, ErrTypeStripeUnavailable},
+		// A page that fails after the attempt was seen is no answer: a
+		// succeeded one could be on it.
+		{"later page fails", []any{listJSON(true, piJSON("pi_2", "requires_payment_method", "0", declined)), 503}, FindChargeResult{}, ErrTypeStripeUnavailable},
+		{"400", []any{400}, FindChargeResult{}, ErrTypeStripeRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			acts := New(config.Worker{StripeSecretKey: stripeKey, StripeAPIURL: listServer(t, tt.pages...)}, nil, nil)
+			var got FindChargeResult
+			err := run(t, newEnv(acts), acts.FindCharge, FindChargeRequest{SubscriptionID: "subscription-acc1", Cycle: 1, StripeCustomerID: "cus_A"}, &got)
+			if tt.errType != "" {
+				appError(t, err, tt.errType, tt.errType != ErrTypeStripeUnavailable)
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("got %+v %v, want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFindChargeBadRequests(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, req := range []FindChargeRequest{
+		{Cycle: 1, StripeCustomerID: "cus_A"},
+		{SubscriptionID: "subscription-acc1", Cycle: 1},
+		{SubscriptionID: "subscription-acc1", Cycle: -1, StripeCustomerID: "cus_A"},
+		{SubscriptionID: "subscription-acc1", Cycle: 1, Attempt: -1, StripeCustomerID: "cus_A"},
+	} {
+		appError(t, run(t, h.env, h.acts.FindCharge, req, nil), ErrTypeBadRequest, true)
+	}
+	if n := len(h.stripe.Requests()); n != 0 {
+		t.Errorf("%d requests sent", n)
 	}
 }

@@ -1,8 +1,16 @@
 package activities
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/withings-plus/subscriptions/config"
@@ -67,5 +75,87 @@ func TestAgainstStripeMock(t *testing.T) {
 	}
 	if pm.Type != "card" || pm.Brand == "" {
 		t.Errorf("payment method %+v", pm)
+	}
+}
+
+// seen is one request that went through the recording proxy.
+type seen struct {
+	method, path string
+	query        url.Values
+	body         string
+}
+
+// recordingProxy forwards to target and records each request.
+func recordingProxy(t *testing.T, target string) (string, func() []seen) {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	var mu sync.Mutex
+	var reqs []seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		mu.Lock()
+		reqs = append(reqs, seen{r.Method, r.URL.Path, r.URL.Query(), string(body)})
+		mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func() []seen {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]seen(nil), reqs...)
+	}
+}
+
+// TestStripeMockLookups checks the look-ups' requests against stripe-mock,
+// which refuses parameters Stripe's OpenAPI spec does not have: the payment
+// method check with a customer, and FindCharge's list of the customer's
+// PaymentIntents. stripe-mock's fixtures are a card attached to no customer
+// (livemode false) and PaymentIntents without our metadata.
+func TestStripeMockLookups(t *testing.T) {
+	base, requests := recordingProxy(t, startStripeMock(t))
+	acts := New(config.Worker{StripeSecretKey: "sk_test_123", StripeAPIURL: base, SendGridAPIKey: "SG.x",
+		SendGridAPIURL: config.DefaultSendGridAPIURL, EmailFrom: config.DefaultEmailFrom}, nil, nil)
+	env := newEnv(acts)
+
+	// A test shortcut is accepted for any customer; another card of no
+	// customer is not.
+	if err := run(t, env, acts.CheckPaymentMethod, PaymentMethodRequest{PaymentMethodID: "pm_card_visa", StripeCustomerID: "cus_123"}, nil); err != nil {
+		t.Errorf("shortcut: %v", err)
+	}
+	err := run(t, env, acts.CheckPaymentMethod, PaymentMethodRequest{PaymentMethodID: "pm_1Loose", StripeCustomerID: "cus_123"}, nil)
+	if ae := appError(t, err, ErrTypeInvalidPaymentMethod, true); !strings.Contains(ae.Message(), "not attached to customer cus_123") {
+		t.Errorf("message %q", ae.Message())
+	}
+
+	var res FindChargeResult
+	if err := run(t, env, acts.FindCharge, FindChargeRequest{SubscriptionID: "subscription-acc1", Cycle: 2, Attempt: 1, StripeCustomerID: "cus_123"}, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Found {
+		t.Errorf("found %+v in stripe-mock's fixtures", res)
+	}
+
+	want := []struct {
+		method, path string
+		query        url.Values
+	}{
+		{"GET", "/v1/payment_methods/pm_card_visa", url.Values{}},
+		{"GET", "/v1/payment_methods/pm_1Loose", url.Values{}},
+		{"GET", "/v1/payment_intents", url.Values{"customer": {"cus_123"}, "limit": {"100"}}},
+	}
+	got := requests()
+	if len(got) < len(want) {
+		t.Fatalf("requests %+v", got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.method != w.method || g.path != w.path || g.query.Encode() != w.query.Encode() || g.body != "" {
+			t.Errorf("request %d: %s %s ?%s body %q, want %s %s ?%s", i, g.method, g.path, g.query.Encode(), g.body, w.method, w.path, w.query.Encode())
+		}
 	}
 }

@@ -15,7 +15,8 @@ const (
 	// ErrTypePaymentDeclined is a charge refused by the card issuer or Stripe
 	// (HTTP 402 card_error). Its details carry a ChargeResult.
 	ErrTypePaymentDeclined = "PaymentDeclined"
-	// ErrTypeInvalidPaymentMethod is a payment method that is missing or is not a card.
+	// ErrTypeInvalidPaymentMethod is a payment method that is missing, is not
+	// a card, or is not attached to the subscription's customer.
 	ErrTypeInvalidPaymentMethod = "InvalidPaymentMethod"
 	// ErrTypeStripeRequest is a request Stripe refused as invalid (other 4xx):
 	// retrying it would fail the same way.
@@ -59,9 +60,13 @@ type RefundResult struct {
 	Status      string `json:"status"`
 }
 
-// PaymentMethodRequest asks for a payment method's type.
+// PaymentMethodRequest asks whether a payment method may be charged for a
+// customer: it must be a card, and attached to that customer.
 type PaymentMethodRequest struct {
 	PaymentMethodID string `json:"paymentMethodId"`
+	// StripeCustomerID is the customer the payment method must be attached
+	// to; empty skips that check (callers from before it existed).
+	StripeCustomerID string `json:"stripeCustomerId"`
 }
 
 // PaymentMethodResult describes an accepted (card) payment method.
@@ -70,6 +75,26 @@ type PaymentMethodResult struct {
 	Type            string `json:"type"`
 	Brand           string `json:"brand,omitempty"`
 	Last4           string `json:"last4,omitempty"`
+}
+
+// FindChargeRequest asks Stripe for the PaymentIntent of one charge attempt,
+// by the customer's PaymentIntents' metadata.
+type FindChargeRequest struct {
+	SubscriptionID   string `json:"subscriptionId"` // matched with metadata[subscription_id]
+	Cycle            int    `json:"cycle"`          // matched with metadata[cycle]
+	Attempt          int    `json:"attempt"`        // matched with metadata[attempt]
+	StripeCustomerID string `json:"stripeCustomerId"`
+}
+
+// FindChargeResult is what Stripe holds for that cycle.
+type FindChargeResult struct {
+	Found           bool   `json:"found"`
+	PaymentIntentID string `json:"paymentIntentId,omitempty"`
+	// Attempt is the metadata[attempt] of the PaymentIntent found (-1 if it
+	// has none; 0 when nothing is found).
+	Attempt     int    `json:"attempt"`
+	Status      string `json:"status,omitempty"`      // "succeeded", "declined" or "processing"
+	DeclineCode string `json:"declineCode,omitempty"` // of a declined one, as in ChargeResult
 }
 
 // Email is one message of a kind listed in the contract (trial_started, …).
