@@ -1,13 +1,19 @@
 package activities
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/withings-plus/subscriptions/config"
+	"github.com/withings-plus/subscriptions/internal/mailsink"
 )
 
 func email(kind string, data map[string]string) Email {
@@ -17,7 +23,7 @@ func email(kind string, data map[string]string) Email {
 func TestSendEmailOwnBodies(t *testing.T) {
 	data := map[string]string{"amount": "9.95 EUR", "date": "2026-03-01", "trialEndsAt": "2026-04-01", "nextRetryAt": "2026-03-02",
 		"accessUntil": "2026-05-01", "appliesFrom": "2026-06-01", "reason": "insufficient_funds", "paymentIntentId": "pi_1"}
-	for _, kind := range config.EmailKinds() {
+	for _, kind := range templateKinds() {
 		for _, d := range []map[string]string{nil, data} {
 			t.Run(kind, func(t *testing.T) {
 				h := newHarness(t, nil)
@@ -72,6 +78,10 @@ func TestSendEmailWorkflowKeys(t *testing.T) {
 		{"withdrawal_confirmed", map[string]string{"refunded": "9.95 EUR"}, "9.95 EUR is refunded"},
 		{"price_change_notice", map[string]string{"price": "12.95 EUR", "appliesFrom": "2026-07-01"}, "change to 12.95 EUR from the payment of 2026-07-01"},
 		{"subscription_ended", map[string]string{"reason": "terminated"}, "breach of the terms of use"},
+		{"refund_issued", map[string]string{"amount": "9.95 EUR", "paymentIntentId": "pi_late"},
+			"we have refunded 9.95 EUR to your original payment method. It can take a few days to appear on your statement.\n\nReference: pi_late"},
+		{"refund_issued", map[string]string{"amountMinor": "1990", "currency": "GBP"}, "we have refunded 19.90 GBP to"},
+		{"refund_issued", nil, "we have refunded your payment to"},
 	}
 	for _, tt := range tests {
 		h := newHarness(t, nil)
@@ -184,6 +194,66 @@ func TestSendEmailSandboxMode(t *testing.T) {
 		got := sent.MailSettings != nil && sent.MailSettings.SandboxMode != nil && sent.MailSettings.SandboxMode.Enable
 		if got != sandbox {
 			t.Errorf("sandbox %v: request asked for sandbox mode %v: %s", sandbox, got, body)
+		}
+	}
+}
+
+// templateKinds lists the kinds the project has bodies for, sorted.
+func templateKinds() []string {
+	return slices.Sorted(maps.Keys(emailSources()))
+}
+
+// TestEmailKinds: every kind of the contract has a body, and the kinds
+// beyond the contract are the known additions.
+func TestEmailKinds(t *testing.T) {
+	additions := []string{"refund_issued"}
+	kinds := templateKinds()
+	for _, kind := range config.EmailKinds() {
+		if !slices.Contains(kinds, kind) {
+			t.Errorf("contract kind %s has no body", kind)
+		}
+	}
+	for _, kind := range kinds {
+		if !slices.Contains(config.EmailKinds(), kind) && !slices.Contains(additions, kind) {
+			t.Errorf("kind %s is neither in the contract nor a known addition", kind)
+		}
+	}
+	for _, kind := range additions {
+		if !slices.Contains(kinds, kind) {
+			t.Errorf("addition %s has no body", kind)
+		}
+	}
+}
+
+// TestEveryKindThroughMailSink sends every kind to the mail sink the local
+// demo prints from: each is accepted, recorded with its subject and both
+// bodies, and printed on one line with its kind and subject.
+func TestEveryKindThroughMailSink(t *testing.T) {
+	var printed bytes.Buffer
+	sink := mailsink.New(mailsink.Printer(&printed))
+	srv := httptest.NewServer(sink)
+	t.Cleanup(srv.Close)
+	acts := New(config.Worker{StripeSecretKey: stripeKey, SendGridAPIKey: sendgridKey, SendGridAPIURL: srv.URL,
+		EmailFrom: config.DefaultEmailFrom}, nil, nil)
+	env := newEnv(acts)
+	for _, kind := range templateKinds() {
+		if err := run(t, env, acts.SendEmail, email(kind, map[string]string{"amount": "9.95 EUR"}), nil); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+	}
+	msgs := sink.Messages()
+	lines := strings.Split(strings.TrimSuffix(printed.String(), "\n"), "\n")
+	if len(msgs) != len(templateKinds()) || len(lines) != len(msgs) {
+		t.Fatalf("%d kinds, %d messages, %d lines printed", len(templateKinds()), len(msgs), len(lines))
+	}
+	for i, kind := range templateKinds() {
+		m := msgs[i]
+		subject := emailSources()[kind][0]
+		if m.Categories[0] != kind || m.Subject != subject || m.Text == "" || m.HTML == "" {
+			t.Errorf("%s: message %+v", kind, m)
+		}
+		if want := fmt.Sprintf("mail: %s to=ada@example.com subject=%q", kind, subject); !strings.HasPrefix(lines[i], want) {
+			t.Errorf("%s: printed %q, want prefix %q", kind, lines[i], want)
 		}
 	}
 }

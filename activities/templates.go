@@ -21,6 +21,10 @@ import (
 //	                when they are absent
 //	trialEndsAt, nextRetryAt, accessUntil, appliesFrom, date   dates as shown
 //	plan, reason, cycle, paymentIntentId
+//
+// Besides the contract's kinds, refund_issued (data: amount, paymentIntentId)
+// tells of a refund made after the withdrawal was answered: one that
+// succeeded only on a later try, or that of a charge answered late.
 func emailSources() map[string][2]string { // kind → {subject, body}
 	return map[string][2]string{
 		"trial_started": {"Your Withings+ free trial has started",
@@ -41,6 +45,8 @@ func emailSources() map[string][2]string { // kind → {subject, body}
 			"Your withdrawal is confirmed and your access has ended.{{with or .refunded .amount}} {{.}} is refunded to your original payment method.{{end}}"},
 		"price_change_notice": {"A change to your Withings+ price",
 			"Your subscription price will change{{with or .price .amount}} to {{.}}{{end}}{{with .appliesFrom}} from the payment of {{.}}{{end}}. You can cancel at any time before then."},
+		"refund_issued": {"Your Withings+ refund",
+			"Following your withdrawal, we have refunded{{with .amount}} {{.}}{{else}} your payment{{end}} to your original payment method. It can take a few days to appear on your statement.{{with .paymentIntentId}}\n\nReference: {{.}}{{end}}"},
 		"subscription_ended": {"Your Withings+ subscription has ended",
 			`Your Withings+ subscription has ended{{with .date}} on {{.}}{{end}}.{{if eq .reason "terminated"}} It was ended for a breach of the terms of use.{{end}} Thank you for having been with us.`},
 	}
