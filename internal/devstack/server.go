@@ -7,7 +7,7 @@ import (
 	"os/exec"
 	"sort"
 	"strconv"
-	"syscall"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -25,12 +25,19 @@ type ServerOptions struct {
 	Log      io.Writer // the server's own output; nil discards it
 }
 
-// Server is a running Temporal dev server.
+// Server is a running Temporal dev server. It can be stopped and started
+// again on the same ports (and, with ServerOptions.DBFile, the same
+// workflows): the SDK's clients reconnect by themselves.
 type Server struct {
 	Address string // host:port of the frontend
 	UIURL   string // empty when headless
-	cmd     *exec.Cmd
-	done    chan error
+
+	cli  string
+	args []string
+	log  io.Writer
+
+	mu   sync.Mutex // serializes Start, Stop and Restart
+	proc *child
 }
 
 // StartServer starts `temporal server start-dev` with the contract's search
@@ -68,33 +75,49 @@ func StartServer(ctx context.Context, cli string, opts ServerOptions) (*Server, 
 	for _, n := range names {
 		args = append(args, "--search-attribute", n+"="+types[n])
 	}
-	cmd := exec.Command(cli, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // stopped by us, after the worker
-	if opts.Log != nil {
-		cmd.Stdout, cmd.Stderr = opts.Log, opts.Log
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", cli, err)
-	}
-	s := &Server{Address: fmt.Sprintf("127.0.0.1:%d", opts.Port), cmd: cmd, done: make(chan error, 1)}
+	s := &Server{Address: fmt.Sprintf("127.0.0.1:%d", opts.Port), cli: cli, args: args, log: opts.Log}
 	if !opts.Headless {
 		s.UIURL = fmt.Sprintf("http://localhost:%d", opts.UIPort)
 	}
-	go func() { s.done <- cmd.Wait() }()
-	if err := s.waitReady(ctx, 90*time.Second); err != nil {
-		s.Stop()
+	if err := s.Start(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
+// Start starts the server again after Stop, with the same ports and
+// database file, and waits until it is ready. It does nothing if the server
+// runs. A server kept in memory starts again empty.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil && !s.proc.exited() {
+		return nil
+	}
+	p, err := startChild(exec.Command(s.cli, s.args...), nil, s.log)
+	if err != nil {
+		return err
+	}
+	s.proc = p
+	if err := s.waitReady(ctx, p, 90*time.Second); err != nil {
+		p.stop(10 * time.Second)
+		return err
+	}
+	return nil
+}
+
+// Restart stops the server and starts it again on the same ports and
+// database file. Clients connected to it reconnect by themselves.
+func (s *Server) Restart(ctx context.Context) error {
+	s.Stop()
+	return s.Start(ctx)
+}
+
+func (s *Server) waitReady(ctx context.Context, p *child, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		select {
-		case err := <-s.done:
-			return fmt.Errorf("temporal dev server exited: %v", err)
-		default:
+		if p.exited() {
+			return fmt.Errorf("temporal dev server exited: %v", p.err)
 		}
 		c, err := client.Dial(client.Options{HostPort: s.Address, Logger: QuietLogger{}})
 		if err == nil {
@@ -115,14 +138,13 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 	}
 }
 
-// Stop stops the server: an interrupt, then a kill after 10 seconds.
+// Stop stops the server: an interrupt, then a kill after 10 seconds. It
+// does nothing if the server is not running.
 func (s *Server) Stop() {
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGINT)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.stop(10 * time.Second)
 	}
 }
 

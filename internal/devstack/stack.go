@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/withings-plus/subscriptions/config"
 	"github.com/withings-plus/subscriptions/internal/gotool"
@@ -24,12 +26,35 @@ type Stack struct {
 	Client client.Client
 	Stripe *stripefake.Server
 	Mail   *mailsink.Server
+	// WorkerConfig points a worker at the stand-ins.
+	WorkerConfig config.Worker
+
+	mu     sync.Mutex
+	worker worker.Worker // the in-process worker; nil when stopped
 	stop   []func()
+}
+
+// StackOptions configure StartStackWith. The zero value brings up what
+// StartStack does.
+type StackOptions struct {
+	// NoWorker starts no in-process worker: StartWorker starts one later,
+	// or a WorkerProcess runs the worker command instead.
+	NoWorker bool
+	// DBFile persists the dev server to this SQLite file, so that the
+	// workflows outlive Server.Restart. Empty: in memory.
+	DBFile string
+	// ServerLog receives the dev server's output; nil discards it.
+	ServerLog io.Writer
 }
 
 // StartStack brings up a headless dev server (the CLI built on first use),
 // the stand-ins on loopback, and a worker. progress gets the build's line.
 func StartStack(ctx context.Context, progress io.Writer) (*Stack, error) {
+	return StartStackWith(ctx, progress, StackOptions{})
+}
+
+// StartStackWith is StartStack with options.
+func StartStackWith(ctx context.Context, progress io.Writer, opts StackOptions) (*Stack, error) {
 	s := &Stack{Stripe: stripefake.New(), Mail: mailsink.New()}
 	ok := false
 	defer func() {
@@ -45,7 +70,7 @@ func StartStack(ctx context.Context, progress io.Writer) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.Server, err = StartServer(ctx, cli, ServerOptions{Headless: true}); err != nil {
+	if s.Server, err = StartServer(ctx, cli, ServerOptions{Headless: true, DBFile: opts.DBFile, Log: opts.ServerLog}); err != nil {
 		return nil, err
 	}
 	s.stop = append(s.stop, s.Server.Stop)
@@ -57,21 +82,60 @@ func StartStack(ctx context.Context, progress io.Writer) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.Client, err = client.Dial(client.Options{HostPort: s.Server.Address, Logger: QuietLogger{}}); err != nil {
-		return nil, fmt.Errorf("connect to the dev server: %w", err)
-	}
-	s.stop = append(s.stop, s.Client.Close)
-	w, err := StartWorker(s.Client, config.Worker{
+	s.WorkerConfig = config.Worker{
 		StripeSecretKey: "sk_test_stand_in", StripeAPIURL: stripeURL,
 		SendGridAPIKey: "SG.stand-in", SendGridAPIURL: mailURL,
 		EmailFrom: config.DefaultEmailFrom,
-	})
-	if err != nil {
-		return nil, err
 	}
-	s.stop = append(s.stop, w.Stop)
+	if s.Client, err = client.Dial(client.Options{HostPort: s.Server.Address, Logger: QuietLogger{}}); err != nil {
+		return nil, fmt.Errorf("connect to the dev server: %w", err)
+	}
+	s.stop = append(s.stop, s.Client.Close, s.StopWorker)
+	if !opts.NoWorker {
+		if err := s.StartWorker(); err != nil {
+			return nil, err
+		}
+	}
 	ok = true
 	return s, nil
+}
+
+// StartWorker starts an in-process worker using the stand-ins, unless one
+// runs.
+func (s *Stack) StartWorker() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.worker != nil {
+		return nil
+	}
+	w, err := StartWorker(s.Client, s.WorkerConfig)
+	if err != nil {
+		return err
+	}
+	s.worker = w
+	return nil
+}
+
+// StopWorker stops the in-process worker, if one runs; what it was running
+// is left to the server's timeouts and to the next worker.
+func (s *Stack) StopWorker() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.worker != nil {
+		s.worker.Stop()
+		s.worker = nil
+	}
+}
+
+// NewWorkerProcess returns the worker command at path (see BuildWorker),
+// not yet started, set to use the stack's server and stand-ins, and writing
+// its output to log. Stop stops it first.
+func (s *Stack) NewWorkerProcess(path string, log io.Writer) *WorkerProcess {
+	p := &WorkerProcess{Path: path, Env: WorkerEnv(s.Server.Address, s.WorkerConfig), Log: log}
+	s.mu.Lock()
+	s.stop = append(s.stop, p.Stop)
+	s.mu.Unlock()
+	return p
 }
 
 // Env is the environment a process needs to reach the stack's server.
@@ -79,12 +143,16 @@ func (s *Stack) Env() []string {
 	return append(os.Environ(), "TEMPORAL_ADDRESS="+s.Server.Address, "TEMPORAL_NAMESPACE=default")
 }
 
-// Stop stops the worker, the stand-ins and the server, in that order.
+// Stop stops the worker processes, the in-process worker, the stand-ins and
+// the server, in that order.
 func (s *Stack) Stop() {
-	for i := len(s.stop) - 1; i >= 0; i-- {
-		s.stop[i]()
-	}
+	s.mu.Lock()
+	stop := s.stop
 	s.stop = nil
+	s.mu.Unlock()
+	for i := len(stop) - 1; i >= 0; i-- {
+		stop[i]()
+	}
 }
 
 // ServeLoopback serves h on a free loopback port and returns its URL and its stop function.
