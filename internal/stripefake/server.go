@@ -289,7 +289,7 @@ func (s *Server) handle(r *http.Request) response {
 			rep = s.idempotent(rec)
 		}
 	}
-	raw := encode(rep)
+	raw := encode(&rep)
 	if rep.keep && rec.IdempotencyKey != "" && r.Method == http.MethodPost {
 		s.idem[rec.IdempotencyKey] = stored{method: rec.Method, path: rec.Path, body: form.Encode(),
 			status: rep.status, response: raw, at: s.now()}
@@ -299,7 +299,8 @@ func (s *Server) handle(r *http.Request) response {
 	case FaultAfter, FaultHeld:
 		// Made and stored, but the caller hears only a server error.
 		rep = injected(http.StatusInternalServerError)
-		res.status, res.raw = rep.status, encode(rep)
+		res.raw = encode(&rep)
+		res.status = rep.status
 	case FaultLate:
 		res.delay = s.faults.LateBy
 		fallthrough
@@ -383,13 +384,15 @@ func (s *Server) record(r *http.Request, form url.Values) *Request {
 	return &s.requests[len(s.requests)-1]
 }
 
-// encode returns rep's body as JSON.
-func encode(rep reply) []byte {
+// encode returns rep's body as JSON; a body it cannot encode becomes an
+// HTTP 500 api_error.
+func encode(rep *reply) []byte {
 	if rep.raw != nil {
 		return rep.raw
 	}
 	raw, err := json.MarshalIndent(rep.body, "", "  ")
 	if err != nil {
+		rep.status = http.StatusInternalServerError
 		return []byte(`{"error":{"type":"api_error","message":"fake could not encode its answer"}}`)
 	}
 	return raw
