@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,12 +12,15 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/withings-plus/subscriptions/api"
+	"github.com/withings-plus/subscriptions/billing"
 )
 
 // TestRecordHistories records complete workflow histories of the main paths
 // into workflows/testdata/histories, where the replay test proves that every
 // later change of the workflow still replays them. It runs only when
-// SUBSCRIPTIONS_RECORD=1; commit what it writes.
+// SUBSCRIPTIONS_RECORD=1; commit what it writes. Files are named after the
+// rules version they were recorded under (billing.CurrentRules): histories
+// of older versions stay, so that the guards keep them replaying.
 func TestRecordHistories(t *testing.T) {
 	if os.Getenv("SUBSCRIPTIONS_RECORD") == "" {
 		t.Skip("set SUBSCRIPTIONS_RECORD=1 to record histories for the replay test")
@@ -29,15 +33,16 @@ func TestRecordHistories(t *testing.T) {
 		name  string
 		pm    string
 		offer string
+		setup func(in *api.Input)
 		drive func(t *testing.T, acc string)
 	}
 	for _, p := range []path{
-		{"trial-cancel", "pm_card_visa", api.OfferBodyScan, func(t *testing.T, acc string) {
+		{"trial-cancel", "pm_card_visa", api.OfferBodyScan, nil, func(t *testing.T, acc string) {
 			waitState(t, acc, "trialing", func(s api.State) bool { return s.Status == api.StatusTrialing })
 			mustDo(t)(sys.client.ChangePlan(ctx(t), acc, api.ChangePlanRequest{Plan: api.PlanAnnual}))
 			mustDo(t)(sys.client.Cancel(ctx(t), acc, api.CancelRequest{Reason: "recorded"}))
 		}},
-		{"dunning-recovery-cancel", "pm_card_chargeDeclined", "", func(t *testing.T, acc string) {
+		{"dunning-recovery-cancel", "pm_card_chargeDeclined", "", nil, func(t *testing.T, acc string) {
 			waitState(t, acc, "suspended", func(s api.State) bool { return s.Status == api.StatusSuspended })
 			mustDo(t)(sys.client.UpdatePaymentMethod(ctx(t), acc, api.UpdatePaymentMethodRequest{PaymentMethodID: "pm_card_visa"}))
 			waitState(t, acc, "two more cycles", func(s api.State) bool { return s.Cycle >= 3 })
@@ -46,21 +51,38 @@ func TestRecordHistories(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"withdrawal", "pm_card_visa", "", func(t *testing.T, acc string) {
+		{"withdrawal", "pm_card_visa", "", nil, func(t *testing.T, acc string) {
 			waitState(t, acc, "charged", func(s api.State) bool { return s.Cycle == 1 && s.OutstandingMinor == 0 })
 			mustDo(t)(sys.client.Withdraw(ctx(t), acc))
+		}},
+		{"late-start-dunning", "pm_card_chargeDeclined", "", func(in *api.Input) {
+			start, _ := time.Parse(time.RFC3339, in.TestClock.StartsAt)
+			in.InstalledAt = start.AddDate(0, 0, -8).Format(time.RFC3339)
+		}, func(t *testing.T, acc string) {
+			waitState(t, acc, "suspended", func(s api.State) bool { return s.Status == api.StatusSuspended })
+			mustDo(t)(sys.client.UpdatePaymentMethod(ctx(t), acc, api.UpdatePaymentMethodRequest{PaymentMethodID: "pm_card_visa"}))
+			mustDo(t)(sys.client.Cancel(ctx(t), acc, api.CancelRequest{Reason: "recorded"}))
+		}},
+		{"temporal-cancel", "pm_card_visa", api.OfferScanwatch2, nil, func(t *testing.T, acc string) {
+			waitState(t, acc, "trialing", func(s api.State) bool { return s.Status == api.StatusTrialing })
+			if err := sys.tc.CancelWorkflow(ctx(t), api.WorkflowID(acc), ""); err != nil {
+				t.Fatal(err)
+			}
 		}},
 	} {
 		t.Run(p.name, func(t *testing.T) {
 			acc := account(t)
 			in := startInput(acc, p.pm, p.offer)
 			in.TestClock.Speedup = 86400 // a day a second: the steps land where they should
+			if p.setup != nil {
+				p.setup(&in)
+			}
 			if _, err := sys.client.Start(ctx(t), in); err != nil {
 				t.Fatal(err)
 			}
 			p.drive(t, acc)
 			waitState(t, acc, "ended", func(s api.State) bool { return s.Status == api.StatusEnded })
-			writeHistory(t, api.WorkflowID(acc), filepath.Join(dir, p.name+".json"))
+			writeHistory(t, api.WorkflowID(acc), filepath.Join(dir, fmt.Sprintf("%s-rules%d.json", p.name, billing.CurrentRules)))
 		})
 	}
 }
