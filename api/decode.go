@@ -74,15 +74,42 @@ func (e *fieldError) Error() string {
 	return e.field + ": " + e.reason
 }
 
+// Decoding, embedded in every update and signal argument, keeps what the
+// strict decoding of the argument found wrong. A workflow checks
+// ArgumentErr when it receives the request (in an update's validator): an
+// argument that the SDK's lenient JSON decoding took before these rules
+// must still decode the same way when a recorded history is replayed, since
+// the SDK decodes update arguments before any workflow code runs.
+type Decoding struct {
+	err error
+}
+
+// ArgumentErr is what is wrong with the argument as it was decoded: an
+// *ArgumentError naming the field, or nil.
+func (d Decoding) ArgumentErr() error { return d.err }
+
 // decodeRequest decodes the argument of request name into the struct v
-// points to, strictly: see decodeObject.
-func decodeRequest(name string, b []byte, v any) error {
+// points to, strictly (see decodeObject). If that fails, it keeps the error
+// in *d and decodes b into lenient (v without its UnmarshalJSON) as
+// encoding/json does; only an argument that even that cannot take is an
+// error.
+func decodeRequest(name string, b []byte, v, lenient any, d *Decoding) error {
 	err := decodeObject(b, v)
+	if err == nil {
+		return nil
+	}
 	var fe *fieldError
 	if errors.As(err, &fe) {
-		return &ArgumentError{Request: name, Field: fe.field, Reason: fe.reason}
+		err = &ArgumentError{Request: name, Field: fe.field, Reason: fe.reason}
 	}
-	return err
+	rv := reflect.ValueOf(v).Elem()
+	rv.SetZero()
+	if lerr := json.Unmarshal(b, lenient); lerr != nil {
+		rv.SetZero()
+		return err
+	}
+	d.err = err
+	return nil
 }
 
 // decodeObject decodes the JSON object b into the struct v points to, field

@@ -18,13 +18,16 @@ import "time"
 
 // CancelRequest is the argument of the cancel update and signal.
 type CancelRequest struct {
+	Decoding
 	Reason      string    `json:"reason,omitempty"`
 	RequestedAt time.Time `json:"requestedAt,omitzero"`
 }
 
-// UnmarshalJSON decodes the argument strictly: see ArgumentError.
+// UnmarshalJSON decodes the argument strictly; what it finds wrong is kept
+// for ArgumentErr (see Decoding).
 func (r *CancelRequest) UnmarshalJSON(b []byte) error {
-	return decodeRequest(UpdateCancel, b, r)
+	type plain CancelRequest
+	return decodeRequest(UpdateCancel, b, r, (*plain)(r), &r.Decoding)
 }
 
 // CancelResult is the result of the cancel update.
@@ -35,12 +38,15 @@ type CancelResult struct {
 
 // WithdrawRequest is the argument of the withdraw update and signal.
 type WithdrawRequest struct {
+	Decoding
 	RequestedAt time.Time `json:"requestedAt,omitzero"`
 }
 
-// UnmarshalJSON decodes the argument strictly: see ArgumentError.
+// UnmarshalJSON decodes the argument strictly; what it finds wrong is kept
+// for ArgumentErr (see Decoding).
 func (r *WithdrawRequest) UnmarshalJSON(b []byte) error {
-	return decodeRequest(UpdateWithdraw, b, r)
+	type plain WithdrawRequest
+	return decodeRequest(UpdateWithdraw, b, r, (*plain)(r), &r.Decoding)
 }
 
 // WithdrawResult is the result of the withdraw update.
@@ -56,13 +62,16 @@ type WithdrawResult struct {
 
 // UpdatePaymentMethodRequest is the argument of the updatePaymentMethod update.
 type UpdatePaymentMethodRequest struct {
+	Decoding
 	PaymentMethodID string    `json:"paymentMethodId"`
 	RequestedAt     time.Time `json:"requestedAt,omitzero"`
 }
 
-// UnmarshalJSON decodes the argument strictly: see ArgumentError.
+// UnmarshalJSON decodes the argument strictly; what it finds wrong is kept
+// for ArgumentErr (see Decoding).
 func (r *UpdatePaymentMethodRequest) UnmarshalJSON(b []byte) error {
-	return decodeRequest(UpdatePaymentMethod, b, r)
+	type plain UpdatePaymentMethodRequest
+	return decodeRequest(UpdatePaymentMethod, b, r, (*plain)(r), &r.Decoding)
 }
 
 // UpdatePaymentMethodResult is the result of the updatePaymentMethod update.
@@ -73,13 +82,16 @@ type UpdatePaymentMethodResult struct {
 
 // ChangePlanRequest is the argument of the changePlan update.
 type ChangePlanRequest struct {
+	Decoding
 	Plan        string    `json:"plan"`
 	RequestedAt time.Time `json:"requestedAt,omitzero"`
 }
 
-// UnmarshalJSON decodes the argument strictly: see ArgumentError.
+// UnmarshalJSON decodes the argument strictly; what it finds wrong is kept
+// for ArgumentErr (see Decoding).
 func (r *ChangePlanRequest) UnmarshalJSON(b []byte) error {
-	return decodeRequest(UpdateChangePlan, b, r)
+	type plain ChangePlanRequest
+	return decodeRequest(UpdateChangePlan, b, r, (*plain)(r), &r.Decoding)
 }
 
 // ChangePlanResult is the result of the changePlan update.
@@ -89,14 +101,17 @@ type ChangePlanResult struct {
 
 // PriceChangeRequest is the argument of the schedulePriceChange update.
 type PriceChangeRequest struct {
+	Decoding
 	PriceMinor  int64     `json:"priceMinor"`
 	EffectiveAt time.Time `json:"effectiveAt"`
 	RequestedAt time.Time `json:"requestedAt,omitzero"`
 }
 
-// UnmarshalJSON decodes the argument strictly: see ArgumentError.
+// UnmarshalJSON decodes the argument strictly; what it finds wrong is kept
+// for ArgumentErr (see Decoding).
 func (r *PriceChangeRequest) UnmarshalJSON(b []byte) error {
-	return decodeRequest(UpdateSchedulePriceChange, b, r)
+	type plain PriceChangeRequest
+	return decodeRequest(UpdateSchedulePriceChange, b, r, (*plain)(r), &r.Decoding)
 }
 
 // PriceChangeResult is the result of the schedulePriceChange update.
@@ -106,13 +121,16 @@ type PriceChangeResult struct {
 
 // TerminateRequest is the argument of the terminate update.
 type TerminateRequest struct {
+	Decoding
 	Reason      string    `json:"reason"`
 	RequestedAt time.Time `json:"requestedAt,omitzero"`
 }
 
-// UnmarshalJSON decodes the argument strictly: see ArgumentError.
+// UnmarshalJSON decodes the argument strictly; what it finds wrong is kept
+// for ArgumentErr (see Decoding).
 func (r *TerminateRequest) UnmarshalJSON(b []byte) error {
-	return decodeRequest(UpdateTerminate, b, r)
+	type plain TerminateRequest
+	return decodeRequest(UpdateTerminate, b, r, (*plain)(r), &r.Decoding)
 }
 
 // TerminateResult is the result of the terminate update.

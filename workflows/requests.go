@@ -115,15 +115,22 @@ func (w *run) signalRequest(ctx workflow.Context, name string, raw json.RawMessa
 	switch name {
 	case api.SignalCancel:
 		var req api.CancelRequest
-		err = decodeStrict(raw, &req)
+		err = decodeArgument(raw, &req)
 		r.arg = req
 	case api.SignalWithdraw:
 		var req api.WithdrawRequest
-		err = decodeStrict(raw, &req)
+		err = decodeArgument(raw, &req)
 		r.arg = req
 	}
+	if err == nil {
+		err = argumentErr(r.arg)
+	}
 	if err != nil {
-		r.err = fmt.Errorf("invalid %s signal argument: %w", name, err)
+		var ae *api.ArgumentError
+		if errors.As(err, &ae) {
+			ae.Request = name + " signal"
+		}
+		r.err = err
 		r.at, _ = w.arrival(ctx, nil)
 		return r
 	}
@@ -159,13 +166,26 @@ func (w *run) enqueue(r *request) {
 	w.inbox = slices.Insert(w.inbox, i, r)
 }
 
-func decodeStrict(raw json.RawMessage, v any) error {
+// decodeArgument decodes a signal's argument; an absent one is the zero
+// request. The api types decode strictly and keep what is wrong for
+// argumentErr.
+func decodeArgument(raw json.RawMessage, v any) error {
 	if len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("invalid argument: %w", err)
+	}
+	return nil
+}
+
+// argumentErr is what the strict decoding of a request's argument found
+// wrong (see api.Decoding), or nil.
+func argumentErr(arg any) error {
+	if a, ok := arg.(interface{ ArgumentErr() error }); ok {
+		return a.ArgumentErr()
+	}
+	return nil
 }
 
 // pop takes the oldest queued request.
@@ -228,6 +248,9 @@ func requestedAt(arg any) time.Time {
 
 // validate checks a request against the current state without changing it.
 func (w *run) validate(ctx workflow.Context, name string, arg any) error {
+	if err := argumentErr(arg); err != nil {
+		return err
+	}
 	if w.sub == nil {
 		return nil // still opening: checked again when handled
 	}

@@ -138,7 +138,7 @@ func (w *run) open(ctx workflow.Context, in api.Input) error {
 	}
 	installedAt := startAt
 	if in.InstalledAt != "" {
-		installedAt, _ = time.Parse(time.RFC3339, in.InstalledAt)
+		installedAt, _ = api.ParseTime(in.InstalledAt)
 	}
 	info := workflow.GetInfo(ctx)
 	w.sub = billing.New(billing.Start{
