@@ -17,12 +17,15 @@ const (
 	DefaultEmailFrom      = "Withings+ <no-reply@withings.example>"
 )
 
-// EmailKinds returns the email kinds of the contract, in a fresh slice.
+// EmailKinds returns the email kinds of the contract, and the project's
+// addition refund_issued (a refund made after the withdrawal's answer), in a
+// fresh slice.
 func EmailKinds() []string {
 	return []string{
 		"trial_started", "trial_ending", "payment_receipt", "payment_failed",
 		"access_suspended", "access_restored", "cancellation_confirmed",
 		"withdrawal_confirmed", "price_change_notice", "subscription_ended",
+		"refund_issued",
 	}
 }
 
