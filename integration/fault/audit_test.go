@@ -109,7 +109,7 @@ func audit(st api.State, pis []stripefake.PaymentIntent, minCycles int) verdict 
 			bad(len(rec) > 1, "cycle %d: the stand-in holds %s; the state records %d succeeded payments %+v", cycle, describe(got[0]), len(rec), rec)
 		case rec[0].PaymentIntentID != got[0].ID || rec[0].AmountMinor != got[0].Amount || !strings.EqualFold(rec[0].Currency, got[0].Currency):
 			v.paid++
-			bad(true, "cycle %d: the stand-in holds %s; the state records %s %d %s",
+			bad(true, "cycle %d: the stand-in holds %s; the state records %q %d %s",
 				cycle, describe(got[0]), rec[0].PaymentIntentID, rec[0].AmountMinor, rec[0].Currency)
 		default:
 			v.paid++
@@ -201,9 +201,9 @@ func TestAudit(t *testing.T) {
 		{"gap", func(_ *api.State, p *[]stripefake.PaymentIntent) { *p = (*p)[:2] },
 			"cycle 3: the stand-in holds no succeeded charge", false, 2, 1},
 		{"other id recorded", func(s *api.State, _ *[]stripefake.PaymentIntent) { s.Payments[1].PaymentIntentID = "pi_9" },
-			"the state records pi_9", true, 3, 0},
+			`the state records "pi_9"`, true, 3, 0},
 		{"other amount recorded", func(s *api.State, _ *[]stripefake.PaymentIntent) { s.Payments[0].AmountMinor = 1995 },
-			"the state records pi_1 1995", true, 3, 0},
+			`the state records "pi_1" 1995`, true, 3, 0},
 		{"not recorded yet", func(s *api.State, _ *[]stripefake.PaymentIntent) { s.Payments = s.Payments[:2] },
 			"the state records 0 succeeded payments", false, 3, 0},
 		{"recorded twice", func(s *api.State, _ *[]stripefake.PaymentIntent) { s.Payments = append(s.Payments, paid(3, 3)) },
