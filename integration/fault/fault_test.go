@@ -222,6 +222,11 @@ func TestChargedExactlyOnceUnderFaults(t *testing.T) {
 	if len(pending) > 0 && !anyFatal {
 		t.Errorf("%d subscriptions still wrong %s after the storm", len(pending), settled.Round(time.Second))
 	}
+	// A worker built with -race reports its races in its output.
+	if log := tail(workerLog.Name(), 1<<30); strings.Contains(log, "WARNING: DATA RACE") {
+		_, race, _ := strings.Cut(log, "WARNING: DATA RACE")
+		t.Errorf("the worker raced:\n%.4000s", race)
+	}
 	// The storm must have happened, or the suite proves nothing.
 	if kills == 0 || restarts != 1 || f.injected[stripefake.FaultBefore] == 0 || f.injected[stripefake.FaultLate] == 0 ||
 		f.injected[stripefake.FaultAfter] == 0 || f.injected[stripefake.FaultHeld] == 0 {
