@@ -52,6 +52,9 @@ func (a *Activities) Charge(ctx context.Context, req ChargeRequest) (ChargeResul
 	params.AddMetadata("subscription_id", req.SubscriptionID)
 	params.AddMetadata("cycle", strconv.Itoa(req.Cycle))
 	params.AddMetadata("attempt", strconv.Itoa(req.Attempt))
+	if req.Run != "" {
+		params.AddMetadata("subscription_run", req.Run)
+	}
 	params.SetIdempotencyKey(req.IdempotencyKey)
 
 	op := fmt.Sprintf("charge of %s cycle %d attempt %d", req.SubscriptionID, req.Cycle, req.Attempt)
@@ -247,7 +250,7 @@ func (a *Activities) FindCharge(ctx context.Context, req FindChargeRequest) (Fin
 	it := a.stripe.PaymentIntents.List(params)
 	for it.Next() {
 		pi := it.PaymentIntent()
-		if pi.Metadata["subscription_id"] != req.SubscriptionID || pi.Metadata["cycle"] != cycle {
+		if pi.Metadata["subscription_id"] != req.SubscriptionID || pi.Metadata["cycle"] != cycle || !sameRun(pi, req) {
 			continue
 		}
 		if pi.Status == stripe.PaymentIntentStatusSucceeded {
@@ -271,6 +274,17 @@ func (a *Activities) FindCharge(ctx context.Context, req FindChargeRequest) (Fin
 		return found(same, "processing", ""), nil
 	}
 	return FindChargeResult{}, a.permanent(ErrTypeStripeRequest, fmt.Sprintf("%s: payment intent %s is %s", op, same.ID, same.Status))
+}
+
+// sameRun reports whether pi belongs to the subscription run req asks about.
+func sameRun(pi *stripe.PaymentIntent, req FindChargeRequest) bool {
+	if req.Run == "" {
+		return true
+	}
+	if run, ok := pi.Metadata["subscription_run"]; ok {
+		return run == req.Run
+	}
+	return pi.Amount == req.AmountMinor && pi.Created >= req.Since.Unix()
 }
 
 // found is the FindChargeResult of pi.

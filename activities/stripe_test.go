@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stripe/stripe-go/v76"
 
@@ -15,7 +16,7 @@ import (
 
 func chargeReq(pm, key string) ChargeRequest {
 	return ChargeRequest{SubscriptionID: "subscription-acc1", Cycle: 2, Attempt: 1, AmountMinor: 995, Currency: "EUR",
-		StripeCustomerID: "cus_123", PaymentMethodID: pm, IdempotencyKey: key}
+		StripeCustomerID: "cus_123", PaymentMethodID: pm, IdempotencyKey: key, Run: "subscription-acc1/run-1"}
 }
 
 func TestChargeSucceeds(t *testing.T) {
@@ -33,7 +34,8 @@ func TestChargeSucceeds(t *testing.T) {
 		t.Fatalf("requests %+v", reqs)
 	}
 	want := map[string]string{"amount": "995", "currency": "eur", "customer": "cus_123", "payment_method": "pm_card_visa",
-		"confirm": "true", "off_session": "true", "metadata[subscription_id]": "subscription-acc1", "metadata[cycle]": "2", "metadata[attempt]": "1"}
+		"confirm": "true", "off_session": "true", "metadata[subscription_id]": "subscription-acc1", "metadata[cycle]": "2", "metadata[attempt]": "1",
+		"metadata[subscription_run]": "subscription-acc1/run-1"}
 	for k, v := range want {
 		if got := reqs[0].Form.Get(k); got != v {
 			t.Errorf("form %s = %q, want %q", k, got, v)
@@ -411,6 +413,52 @@ func TestFindCharge(t *testing.T) {
 	last := reqs[len(reqs)-1]
 	if last.Method != "GET" || last.Path != "/v1/payment_intents" || last.Form.Get("customer") != "cus_A" || last.Form.Get("limit") != "100" {
 		t.Errorf("list request %+v", last)
+	}
+}
+
+// TestFindChargeOfThisRunOnly: the workflow ID is reused by an account's
+// successive subscriptions; the look-up takes only this run's charges (by
+// metadata[subscription_run]), and a charge sent before that metadata
+// existed only if amount and creation time fit.
+func TestFindChargeOfThisRunOnly(t *testing.T) {
+	const sub = "subscription-acc1"
+	h := newHarness(t, nil)
+	chargeRun := func(subRun string, amount int64, key string) string {
+		req := ChargeRequest{SubscriptionID: sub, Cycle: 1, AmountMinor: amount, Currency: "EUR",
+			StripeCustomerID: "cus_A", PaymentMethodID: "pm_card_visa", IdempotencyKey: key, Run: subRun}
+		var res ChargeResult
+		if err := run(t, h.env, h.acts.Charge, req, &res); err != nil {
+			t.Fatal(err)
+		}
+		return res.PaymentIntentID
+	}
+	earlier := chargeRun(sub+"/run-old", 9950, "old")
+	legacy := chargeRun("", 995, "legacy") // sent before subscription_run existed
+	since := time.Now().Add(-time.Hour)
+	tests := []struct {
+		name   string
+		run    string
+		amount int64
+		since  time.Time
+		want   string
+	}{
+		{"an earlier subscription's charge is not this one's", sub + "/run-new", 12345, since, ""},
+		{"a legacy charge of the same amount, made since the start", sub + "/run-new", 995, since, legacy},
+		{"a legacy charge made before the start", sub + "/run-new", 995, time.Now().Add(time.Hour), ""},
+		{"this run's own charge", sub + "/run-old", 0, since, earlier},
+		{"no run asked: the newest of the subscription ID", "", 0, since, legacy},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got FindChargeResult
+			req := FindChargeRequest{SubscriptionID: sub, Cycle: 1, StripeCustomerID: "cus_A", Run: tc.run, AmountMinor: tc.amount, Since: tc.since}
+			if err := run(t, h.env, h.acts.FindCharge, req, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.PaymentIntentID != tc.want || got.Found != (tc.want != "") {
+				t.Fatalf("found %+v, want %q", got, tc.want)
+			}
+		})
 	}
 }
 

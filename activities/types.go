@@ -35,6 +35,9 @@ type ChargeRequest struct {
 	// IdempotencyKey is the same for every activity retry of this attempt and
 	// different for every attempt.
 	IdempotencyKey string `json:"idempotencyKey"`
+	// Run identifies this subscription among the account's successive ones
+	// (the workflow ID is reused): sent as metadata[subscription_run].
+	Run string `json:"run,omitempty"`
 }
 
 // ChargeResult is what Stripe said about a charge attempt. On a decline it is
@@ -84,6 +87,13 @@ type FindChargeRequest struct {
 	Cycle            int    `json:"cycle"`          // matched with metadata[cycle]
 	Attempt          int    `json:"attempt"`        // matched with metadata[attempt]
 	StripeCustomerID string `json:"stripeCustomerId"`
+	// Run, when set, must equal metadata[subscription_run], so that an
+	// earlier subscription of the same account is never taken for this one.
+	// A PaymentIntent without that metadata (sent before it existed) matches
+	// only if its amount is AmountMinor and it was created at or after Since.
+	Run         string    `json:"run,omitempty"`
+	AmountMinor int64     `json:"amountMinor,omitempty"`
+	Since       time.Time `json:"since,omitzero"`
 }
 
 // FindChargeResult is what Stripe holds for that cycle.

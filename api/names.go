@@ -19,6 +19,10 @@ const (
 
 	SignalCancel   = "cancel"
 	SignalWithdraw = "withdraw"
+	// SignalUpgrade (an addition, for ops after a deploy) makes a running
+	// subscription continue as new at its next idle point, so that it takes
+	// the rules of the code now deployed. It carries no argument.
+	SignalUpgrade = "upgrade"
 
 	QueryState = "state"
 

@@ -30,7 +30,7 @@ func (s *Subscription) Cancel(now time.Time, reason string) (api.CancelResult, e
 	} else {
 		s.AccessUntil = s.NextDue()
 	}
-	forfeits := s.Suspended() && (s.Rules < 1 || !s.currentPeriodPaid())
+	forfeits := s.Suspended() && (s.Rules < 1 || s.currentPeriodUnpaid())
 	if forfeits || !now.Before(s.AccessUntil) {
 		s.end(now, api.EndCanceled)
 	}

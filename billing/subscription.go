@@ -288,8 +288,10 @@ type Charge struct {
 	DueAt           time.Time
 	PaymentMethodID string
 	Retry           bool // a scheduled dunning retry
-	// SentAt is when this attempt was first sent and got no answer; zero
-	// for an attempt never sent.
+	// Resend is set when the attempt was sent before and got no answer: it
+	// is made again under the same key. SentAt is when it was first sent
+	// (zero if that is not known).
+	Resend bool
 	SentAt time.Time
 }
 
@@ -324,7 +326,7 @@ func (s *Subscription) RetryCharge(cycle int) (Charge, bool) {
 	d := s.Open[i]
 	c := Charge{Cycle: cycle, Attempt: d.Attempts, AmountMinor: d.AmountMinor, DueAt: d.DueAt, PaymentMethodID: s.PaymentMethodID, Retry: true}
 	if d.RetryErrorAt != nil { // the unanswered attempt again, exactly as it was sent
-		c.Retry, c.PaymentMethodID = d.ErrorWasRetry, d.ErrorPaymentMethodID
+		c.Retry, c.PaymentMethodID, c.Resend = d.ErrorWasRetry, d.ErrorPaymentMethodID, true
 		if d.SentAt != nil {
 			c.SentAt = *d.SentAt
 		}
@@ -398,15 +400,17 @@ func (s *Subscription) Declined(c Charge, paymentIntentID, code string, now time
 	if d.Retries >= len(s.Dunning) {
 		s.Suspension = true
 	}
-	if s.Canceled && s.Suspended() && (s.Rules < 1 || !s.currentPeriodPaid()) {
+	if s.Canceled && s.Suspended() && (s.Rules < 1 || s.currentPeriodUnpaid()) {
 		s.end(now, api.EndCanceled)
 	}
 }
 
-// currentPeriodPaid reports whether the last cycle that fell due is paid:
-// the customer has paid for the period running now.
-func (s *Subscription) currentPeriodPaid() bool {
-	return s.Cycle > 0 && s.openIndex(s.Cycle) < 0
+// currentPeriodUnpaid reports whether the last cycle that fell due is known
+// to be unpaid: declined, with no attempt awaiting an answer (a pending
+// charge may still pay the period).
+func (s *Subscription) currentPeriodUnpaid() bool {
+	i := s.openIndex(s.Cycle)
+	return s.Cycle > 0 && i >= 0 && s.Open[i].Attempts > 0 && s.Open[i].RetryErrorAt == nil
 }
 
 // Unanswered records an attempt sent at sentAt that got no answer from

@@ -232,6 +232,16 @@ func TestCancelNeverForfeitsAPaidPeriod(t *testing.T) {
 			wantStatus: api.StatusCanceling, wantAccess: true, wantUntil: d3,
 		},
 		{
+			name: "suspended with the current period's charge unanswered: it may still be paid", rules: 1,
+			setup: func(s *billing.Subscription) {
+				s.Declined(s.StartCycle(), "pi_1", "card_declined", d1)
+				c := s.StartCycle()
+				s.Unanswered(c, d2, d2.Add(time.Hour))
+				s.Paid(billing.Charge{Cycle: 99}, "pi_x", d2) // only to date the cancel; cycle 99 is not open
+			},
+			wantStatus: api.StatusCanceling, wantUntil: d3,
+		},
+		{
 			name: "old rules replay as recorded: suspended ends at once", rules: 0,
 			setup: func(s *billing.Subscription) {
 				s.Declined(s.StartCycle(), "pi_1", "card_declined", d1)

@@ -109,7 +109,7 @@ func (f *fakeStripe) FindCharge(_ context.Context, req activities.FindChargeRequ
 	f.lookups++
 	var out activities.FindChargeResult
 	for _, pi := range f.intents {
-		if pi.req.SubscriptionID != req.SubscriptionID || pi.req.Cycle != req.Cycle {
+		if pi.req.SubscriptionID != req.SubscriptionID || pi.req.Cycle != req.Cycle || pi.req.Run != req.Run {
 			continue
 		}
 		found := activities.FindChargeResult{Found: true, PaymentIntentID: pi.res.PaymentIntentID, Attempt: pi.req.Attempt,

@@ -26,10 +26,7 @@ var businessErrors = []string{
 // chargeWindowMin), so that Stripe's lateness is measured on the clock the
 // subscription runs on.
 func (w *run) chargeOptions(ctx workflow.Context) workflow.Context {
-	window := chargeWindowMax
-	if w.clock.Speedup > 1 {
-		window = min(max(w.clock.Delay(workflow.Now(ctx), w.now(ctx).Add(time.Hour)), chargeWindowMin), chargeWindowMax)
-	}
+	window := w.chargeWindow(ctx)
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    min(30*time.Second, window),
 		ScheduleToCloseTimeout: window,
@@ -40,6 +37,15 @@ func (w *run) chargeOptions(ctx workflow.Context) workflow.Context {
 			NonRetryableErrorTypes: businessErrors,
 		},
 	})
+}
+
+// chargeWindow is how long (real time) a charge or refund is retried under
+// its key before the workflow counts it unanswered.
+func (w *run) chargeWindow(ctx workflow.Context) time.Duration {
+	if w.clock.Speedup <= 1 {
+		return chargeWindowMax
+	}
+	return min(max(w.clock.Delay(workflow.Now(ctx), w.now(ctx).Add(time.Hour)), chargeWindowMin), chargeWindowMax)
 }
 
 // Bounds of the time a charge or refund is retried for before the workflow

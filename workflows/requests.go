@@ -53,7 +53,9 @@ func (w *run) registerHandlers(ctx workflow.Context) error {
 	); err != nil {
 		return err
 	}
-	w.receiveSignals(ctx)
+	if w.rules < 1 {
+		w.receiveSignals(ctx)
+	}
 	return nil
 }
 
@@ -80,7 +82,11 @@ func setUpdate[Req, Res any](ctx workflow.Context, w *run, name string) error {
 	return workflow.SetUpdateHandlerWithOptions(ctx, name, handler, workflow.UpdateHandlerOptions{Validator: validator})
 }
 
-// receiveSignals turns the cancel and withdraw signals into requests.
+// receiveSignals turns the cancel and withdraw signals into requests as they
+// arrive. Rules 0 only: a goroutine that takes a signal runs after the main
+// loop in the same workflow task, so a signal arriving with a due timer was
+// counted after the event. Since rules 1 the loops take them (drainSignals)
+// before looking at what fell due.
 func (w *run) receiveSignals(ctx workflow.Context) {
 	for _, name := range []string{api.SignalCancel, api.SignalWithdraw} {
 		ch := workflow.GetSignalChannel(ctx, name)
@@ -95,8 +101,19 @@ func (w *run) receiveSignals(ctx workflow.Context) {
 }
 
 // drainSignals queues the signals received but not yet picked up, so that
-// none is lost when the run ends or continues as new.
+// none is lost when the run ends or continues as new, and a cancellation
+// requested through Temporal (rules 1). It also takes the upgrade signal.
 func (w *run) drainSignals(ctx workflow.Context) {
+	if workflow.GetSignalChannel(ctx, api.SignalUpgrade).ReceiveAsync(nil) &&
+		workflow.GetVersion(ctx, upgradeChange, workflow.DefaultVersion, 1) == 1 {
+		w.upgrade = true
+	}
+	if w.root != nil && !w.canceled && w.root.Err() != nil {
+		w.canceled = true
+		r := &request{name: api.UpdateCancel, signal: true, arg: api.CancelRequest{Reason: TemporalCancelReason}}
+		r.at, _ = w.arrival(ctx, nil)
+		w.enqueue(r)
+	}
 	for _, name := range []string{api.SignalCancel, api.SignalWithdraw} {
 		ch := workflow.GetSignalChannel(ctx, name)
 		for {
@@ -135,21 +152,26 @@ func (w *run) signalRequest(ctx workflow.Context, name string, raw json.RawMessa
 		return r
 	}
 	r.at, r.err = w.arrival(ctx, r.arg)
+	if r.err != nil && w.rules >= 1 {
+		// A signal has no caller to answer: a requestedAt ahead of the
+		// worker's clock counts as now rather than losing the request.
+		r.at, r.err = w.arrival(ctx, nil)
+	}
 	return r
 }
 
-// onTemporalCancel turns a cancellation requested through Temporal (the
-// UI's "Request Cancellation", `temporal workflow cancel`) into the
-// business's cancel: renewal stops, access runs to the end of the paid
-// period, the run completes with a correct final state. root is the
-// workflow's own context, whose Done channel closes on that request.
-func (w *run) onTemporalCancel(ctx, root workflow.Context) {
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		root.Done().Receive(ctx, nil)
-		r := &request{name: api.UpdateCancel, signal: true, arg: api.CancelRequest{Reason: TemporalCancelReason}}
-		r.at, _ = w.arrival(ctx, nil)
-		w.enqueue(r)
-	})
+// waiting reports whether a request waits for the loops: queued, or (rules
+// 1) a signal or a Temporal cancellation not yet taken by drainSignals.
+func (w *run) waiting(ctx workflow.Context) bool {
+	if len(w.inbox) > 0 || workflow.GetSignalChannel(ctx, api.SignalUpgrade).Len() > 0 {
+		return true
+	}
+	if w.rules < 1 {
+		return false
+	}
+	return workflow.GetSignalChannel(ctx, api.SignalCancel).Len() > 0 ||
+		workflow.GetSignalChannel(ctx, api.SignalWithdraw).Len() > 0 ||
+		(w.root != nil && !w.canceled && w.root.Err() != nil)
 }
 
 // TemporalCancelReason is the cancel reason recorded when a cancellation is
@@ -200,6 +222,11 @@ func (w *run) pop() *request {
 // is refused.
 const maxClockSkew = time.Minute
 
+// maxRequestAge bounds how far back before the worker's clock a
+// requestedAt may reach (besides what was already handled): an older one
+// counts at that bound.
+const maxRequestAge = 7 * 24 * time.Hour
+
 // arrival is when a request counts: see requestTime. Zero while the
 // subscription opens (it is stamped when handled).
 func (w *run) arrival(ctx workflow.Context, arg any) (time.Time, error) {
@@ -221,7 +248,7 @@ func (w *run) requestTime(ctx workflow.Context, arg any) (time.Time, error) {
 				requested.UTC().Format(time.RFC3339), real.UTC().Format(time.RFC3339))
 		}
 		if requested.Before(real) {
-			real = requested
+			real = later(requested, real.Add(-maxRequestAge))
 		}
 	}
 	return later(w.clock.Now(real), w.handled), nil
@@ -284,8 +311,12 @@ func (w *run) execute(ctx workflow.Context, r *request) {
 	defer func() { r.done = true }()
 	at := r.at
 	if at.IsZero() { // arrived while opening
-		if at, r.err = w.requestTime(ctx, r.arg); r.err != nil {
-			at = w.now(ctx)
+		at = w.now(ctx)
+		if r.err == nil {
+			var err error
+			if at, err = w.requestTime(ctx, r.arg); err != nil {
+				at, r.err = w.now(ctx), err
+			}
 		}
 	}
 	at = later(at, w.handled) // what was handled meanwhile comes first

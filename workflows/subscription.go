@@ -31,6 +31,11 @@ const unansweredRetry = time.Hour
 // ago is looked up at Stripe before it is sent again.
 const keyRetention = 23 * time.Hour
 
+// upgradeChange names the workflow.GetVersion marker of the upgrade signal
+// (a run takes it only when the signal comes, never on replay of a history
+// without it).
+const upgradeChange = "upgrade-signal"
+
 // rulesChange names the workflow.GetVersion marker of the rules that keep a
 // subscription right when time slips (billing.CurrentRules): histories
 // recorded before it replay with rules 0.
@@ -61,6 +66,13 @@ type run struct {
 	// handled is the latest time on the subscription's clock that an event
 	// or a request was handled at: no request counts before it.
 	handled time.Time
+	// root is the workflow's own context (rules 1), whose cancellation is
+	// a Temporal cancellation request; canceled says it was queued.
+	root     workflow.Context
+	canceled bool
+	// upgrade is set by the upgrade signal: the run continues as new at its
+	// next idle point, taking the current rules.
+	upgrade bool
 }
 
 // Subscription is the workflow of one customer's subscription. Its input is
@@ -88,15 +100,12 @@ func subscription(ctx workflow.Context, in api.Input, wall func() time.Time) (ap
 	// A cancellation requested through Temporal (the UI's "Request
 	// Cancellation") is the business's cancel, not an abort: the run goes
 	// on, on a context that cancellation does not cut, to a correct end.
-	root := ctx
 	if w.rules >= 1 {
+		w.root = ctx
 		ctx, _ = workflow.NewDisconnectedContext(ctx)
 	}
 	if err := w.registerHandlers(ctx); err != nil {
 		return api.State{}, err
-	}
-	if w.rules >= 1 {
-		w.onTemporalCancel(ctx, root)
 	}
 	if err := w.open(ctx, in); err != nil {
 		return api.State{}, err
@@ -118,6 +127,9 @@ func (w *run) open(ctx workflow.Context, in api.Input) error {
 		}
 		in.Continued = nil
 		w.in, w.sub, w.clock, w.runs, w.handled = in, c.Sub, c.Clock, c.Runs, c.Handled
+		if w.handled.IsZero() { // carried before Handled was: the clock now
+			w.handled = w.now(ctx)
+		}
 		if w.sub.Rules >= 1 { // the last run published it; continue-as-new keeps it
 			w.sa.settlement = w.sub.Settlement()
 		}
@@ -181,7 +193,7 @@ func (w *run) live(ctx workflow.Context) (api.State, error) {
 		}
 		delay := max(w.clock.Delay(workflow.Now(ctx), ev.At), time.Millisecond)
 		if _, err := workflow.AwaitWithTimeout(ctx, delay, func() bool {
-			return len(w.inbox) > 0 || w.readyToContinueAsNew(ctx)
+			return w.waiting(ctx) || w.readyToContinueAsNew(ctx)
 		}); err != nil {
 			return api.State{}, err
 		}
@@ -219,10 +231,10 @@ func (w *run) settleAfterEnd(ctx workflow.Context) (api.State, error) {
 		if retry == 0 && finished() {
 			return w.state(ctx, w.now(ctx)), nil
 		}
-		if retry > 0 && w.rules >= 1 && w.readyToContinueAsNew(ctx) {
+		if retry > 0 && (w.rules >= 1 || w.upgrade) && w.readyToContinueAsNew(ctx) {
 			return api.State{}, w.continueAsNew(ctx)
 		}
-		wake := func() bool { return len(w.inbox) > 0 || (retry == 0 && finished()) }
+		wake := func() bool { return w.waiting(ctx) || (retry == 0 && finished()) }
 		if retry == 0 {
 			if err := workflow.Await(ctx, wake); err != nil {
 				return api.State{}, err
@@ -262,7 +274,7 @@ func (w *run) onEvent(ctx workflow.Context, ev billing.Event) {
 // at Stripe and its outcome adopted.
 func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 	sent := w.now(ctx)
-	if w.rules >= 1 && !c.SentAt.IsZero() && !sent.Before(c.SentAt.Add(keyRetention)) {
+	if w.rules >= 1 && c.Resend && w.keyMayBeForgotten(ctx, c) {
 		found, err := w.findCharge(ctx, c)
 		switch {
 		case err != nil:
@@ -291,6 +303,7 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 		StripeCustomerID: w.in.StripeCustomerID,
 		PaymentMethodID:  c.PaymentMethodID,
 		IdempotencyKey:   w.sub.IdempotencyKey(c),
+		Run:              w.sub.KeyPrefix,
 	}
 	var res activities.ChargeResult
 	err := workflow.ExecuteActivity(w.chargeOptions(ctx), acts.Charge, req).Get(ctx, &res)
@@ -335,6 +348,20 @@ func (w *run) declined(ctx workflow.Context, c billing.Charge, paymentIntentID, 
 	}
 }
 
+// keyMayBeForgotten reports whether Stripe may have forgotten the key of an
+// unanswered attempt before the retries of sending it again are over: it
+// was first sent keyRetention before the end of that window (on the
+// subscription's clock), or when it was is not known (sent before SentAt
+// was recorded).
+func (w *run) keyMayBeForgotten(ctx workflow.Context, c billing.Charge) bool {
+	if c.SentAt.IsZero() {
+		return true
+	}
+	real := workflow.Now(ctx)
+	windowEnd := w.clock.Now(real.Add(w.chargeWindow(ctx)))
+	return !windowEnd.Before(c.SentAt.Add(keyRetention))
+}
+
 // findCharge asks Stripe for what it holds of an attempt sent long ago.
 func (w *run) findCharge(ctx workflow.Context, c billing.Charge) (activities.FindChargeResult, error) {
 	req := activities.FindChargeRequest{
@@ -342,6 +369,9 @@ func (w *run) findCharge(ctx workflow.Context, c billing.Charge) (activities.Fin
 		Cycle:            c.Cycle,
 		Attempt:          c.Attempt,
 		StripeCustomerID: w.in.StripeCustomerID,
+		Run:              w.sub.KeyPrefix,
+		AmountMinor:      c.AmountMinor,
+		Since:            w.clock.Origin,
 	}
 	var res activities.FindChargeResult
 	err := workflow.ExecuteActivity(w.chargeOptions(ctx), acts.FindCharge, req).Get(ctx, &res)
@@ -360,13 +390,14 @@ func (w *run) collect(ctx workflow.Context) {
 // readyToContinueAsNew reports whether the run should hand over to a new one
 // now: it has run long enough and nothing is in progress.
 func (w *run) readyToContinueAsNew(ctx workflow.Context) bool {
-	long := w.cycles >= MaxCyclesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
-	return long && len(w.inbox) == 0 && w.emails == 0 && workflow.AllHandlersFinished(ctx)
+	long := w.cycles >= MaxCyclesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() || w.upgrade
+	return long && !w.waiting(ctx) && w.emails == 0 && workflow.AllHandlersFinished(ctx)
 }
 
 // continueAsNew hands the whole state, signals received so far included, to a new run.
 func (w *run) continueAsNew(ctx workflow.Context) error {
-	state, err := json.Marshal(carried{Sub: w.sub, Clock: w.clock, Runs: w.runs + 1, Handled: w.handled})
+	// Everything until now was handled: nothing is due, no request waits.
+	state, err := json.Marshal(carried{Sub: w.sub, Clock: w.clock, Runs: w.runs + 1, Handled: later(w.handled, w.now(ctx))})
 	if err != nil {
 		return fmt.Errorf("encode carried state: %w", err)
 	}
