@@ -324,3 +324,15 @@ func TestCardUpdateIsCheckedAgainstTheCustomer(t *testing.T) {
 		t.Fatalf("a card of another customer: %+v", res)
 	}
 }
+
+func TestUpgradeSignalContinuesAsNewAtTheNextIdlePoint(t *testing.T) {
+	fake := newFake()
+	t0 := date("2026-03-10T08:00:00Z")
+	h := newHarness(t, t0, fake)
+	h.at(day(10), func() { h.env.SignalWorkflow(api.SignalUpgrade, nil) })
+	_, err := h.run(input(), day(400))
+	next := continued(t, err)
+	if len(next.Continued) == 0 || h.env.Now().Sub(t0) > day(11) {
+		t.Fatalf("continued at %s with %d bytes of state; want at once after the signal", h.env.Now(), len(next.Continued))
+	}
+}
