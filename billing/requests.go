@@ -219,11 +219,19 @@ func (s *Subscription) CheckChangePlan(plan string) error {
 // force at effectiveAt. It applies from the first billing date on or after
 // effectiveAt, and needs at least 30 days' notice.
 func (s *Subscription) SchedulePriceChange(now time.Time, req api.PriceChangeRequest) (api.PriceChangeResult, error) {
-	if err := s.CheckPriceChange(now, req); err != nil {
+	return s.SchedulePriceChangeNotified(now, now, req)
+}
+
+// SchedulePriceChangeNotified is SchedulePriceChange for a change requested
+// at requested and notified to the customer at notified (later, when the
+// request was handled late): it is judged on its notice at requested, and
+// never applies to a charge falling less than 30 days after the notice.
+func (s *Subscription) SchedulePriceChangeNotified(requested, notified time.Time, req api.PriceChangeRequest) (api.PriceChangeResult, error) {
+	if err := s.CheckPriceChange(requested, req); err != nil {
 		return api.PriceChangeResult{}, err
 	}
-	plan, from := s.FirstBillingOnOrAfter(req.EffectiveAt)
-	c := api.PriceChange{Plan: plan, PriceMinor: req.PriceMinor, AppliesFrom: from, NotifiedAt: now}
+	plan, from := s.FirstBillingOnOrAfter(later(req.EffectiveAt, notified.Add(PriceNotice)))
+	c := api.PriceChange{Plan: plan, PriceMinor: req.PriceMinor, AppliesFrom: from, NotifiedAt: notified}
 	kept := s.PriceChanges[:0]
 	for _, p := range s.PriceChanges {
 		if p.Plan != plan || !p.AppliesFrom.Equal(from) {
@@ -232,6 +240,13 @@ func (s *Subscription) SchedulePriceChange(now time.Time, req api.PriceChangeReq
 	}
 	s.PriceChanges = append(kept, c)
 	return api.PriceChangeResult{AppliesFrom: from}, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // CheckPriceChange tells whether SchedulePriceChange would be accepted.

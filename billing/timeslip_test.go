@@ -339,3 +339,44 @@ func TestSettlementIsBounded(t *testing.T) {
 		t.Fatal("a settled subscription was handed over")
 	}
 }
+
+func TestPriceChangeHandledLateKeepsItsNotice(t *testing.T) {
+	// Monthly, billed on the 10th. A change requested on Mar 11 effective
+	// Apr 10 (30 days) is accepted and applies from Apr 10; handled only on
+	// Mar 13, its notice email goes out then, so it applies from the first
+	// billing date 30 days after that: May 10.
+	installed := at("2026-03-10T12:00:00Z")
+	requested, notified := at("2026-03-11T12:00:00Z"), at("2026-03-13T12:00:00Z")
+	effective := requested.Add(billing.PriceNotice)
+	tests := []struct {
+		name      string
+		effective time.Time
+		notified  time.Time
+		want      time.Time
+		wantErr   bool
+	}{
+		{"less than 30 days from the request", effective.Add(-time.Hour), requested, time.Time{}, true},
+		{"handled at once: from effectiveAt's billing date", effective, requested, at("2026-04-10T12:00:00Z"), false},
+		{"handled two days late: 30 days after the email", effective, notified, at("2026-05-10T12:00:00Z"), false},
+		{"far ahead: effectiveAt rules", at("2026-07-01T00:00:00Z"), notified, at("2026-07-10T12:00:00Z"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSub(api.PlanMonthly, "", installed)
+			s.Paid(s.StartCycle(), "pi_1", installed)
+			res, err := s.SchedulePriceChangeNotified(requested, tc.notified, api.PriceChangeRequest{PriceMinor: 1295, EffectiveAt: tc.effective})
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("accepted with less than 30 days' notice: %+v", res)
+				}
+				return
+			}
+			if err != nil || !res.AppliesFrom.Equal(tc.want) || res.AppliesFrom.Before(tc.notified.Add(billing.PriceNotice)) {
+				t.Fatalf("applies from %s (%v), want %s", res.AppliesFrom, err, tc.want)
+			}
+			if got := s.PriceChanges[0].NotifiedAt; !got.Equal(tc.notified) {
+				t.Fatalf("notified at %s, want %s", got, tc.notified)
+			}
+		})
+	}
+}

@@ -346,7 +346,7 @@ func (w *run) apply(ctx workflow.Context, arg any, now time.Time) (any, error) {
 	case api.ChangePlanRequest:
 		return w.sub.ChangePlan(req.Plan)
 	case api.PriceChangeRequest:
-		res, err := w.sub.SchedulePriceChange(now, req)
+		res, err := w.sub.SchedulePriceChangeNotified(now, w.now(ctx), req)
 		if err == nil {
 			w.email(ctx, "price_change_notice", "price", billing.FormatMoney(req.PriceMinor, w.sub.Currency),
 				"appliesFrom", res.AppliesFrom.Format("2006-01-02"))
