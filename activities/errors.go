@@ -19,6 +19,10 @@ const (
 	ErrTypeTemporalUnavailable = "TemporalUnavailable"
 	// ErrTypeEmailRejected is a message SendGrid refused (other 4xx); non-retryable.
 	ErrTypeEmailRejected = "EmailRejected"
+	// ErrTypeIdempotencyConflict is Stripe's idempotency_error: the key was
+	// already used for a request with other parameters, which Stripe
+	// executed. Non-retryable; the workflow looks the charge up.
+	ErrTypeIdempotencyConflict = "StripeIdempotencyConflict"
 	// ErrTypeBadRequest is an activity input that can never succeed (no
 	// idempotency key, unknown email kind, …); non-retryable.
 	ErrTypeBadRequest = "BadActivityRequest"

@@ -316,6 +316,9 @@ func (a *Activities) stripeFailure(op string, err error) error {
 	if se.Msg != "" {
 		msg += ": " + se.Msg
 	}
+	if se.Type == stripe.ErrorTypeIdempotency {
+		return a.permanent(ErrTypeIdempotencyConflict, msg)
+	}
 	switch s := se.HTTPStatusCode; {
 	case s == http.StatusTooManyRequests, s >= 500, s == 0, s == http.StatusConflict,
 		s == http.StatusUnauthorized, s == http.StatusForbidden:

@@ -98,6 +98,24 @@ func TestChargeRetrySameKeyReplays(t *testing.T) {
 	}
 }
 
+// TestChargeKeyUsedWithOtherParameters: Stripe's idempotency_error (the key
+// was used for a request with other parameters, which Stripe executed) is
+// never a decline: it has its own non-retryable type, for the workflow to
+// look the charge up.
+func TestChargeKeyUsedWithOtherParameters(t *testing.T) {
+	h := newHarness(t, nil)
+	old := chargeReq("pm_card_visa", "k")
+	old.Run = "" // sent before metadata[subscription_run] existed
+	if err := run(t, h.env, h.acts.Charge, old, nil); err != nil {
+		t.Fatal(err)
+	}
+	err := run(t, h.env, h.acts.Charge, chargeReq("pm_card_visa", "k"), nil)
+	appError(t, err, ErrTypeIdempotencyConflict, true)
+	if n := len(h.stripe.PaymentIntents()); n != 1 {
+		t.Fatalf("%d payment intents, want the first only", n)
+	}
+}
+
 func TestChargeServerErrorThenSuccess(t *testing.T) {
 	h := newHarness(t, nil)
 	h.stripe.FailNext(1, http.StatusInternalServerError)

@@ -415,13 +415,17 @@ func (s *Subscription) currentPeriodUnpaid() bool {
 
 // Unanswered records an attempt sent at sentAt that got no answer from
 // Stripe: it is made again at retryAt under the same idempotency key, so that
-// it can never be charged twice.
+// it can never be charged twice. For an attempt sent again (c.Resend), the
+// first sending's time is kept; a zero time means unknown.
 func (s *Subscription) Unanswered(c Charge, sentAt, retryAt time.Time) {
 	if i := s.openIndex(c.Cycle); i >= 0 {
-		if !c.SentAt.IsZero() {
-			sentAt = c.SentAt // sent again: the first sending counts
+		if c.Resend {
+			sentAt = c.SentAt // sent again: the first sending counts, unknown stays unknown
 		}
-		s.Open[i].SentAt = &sentAt
+		s.Open[i].SentAt = nil
+		if !sentAt.IsZero() {
+			s.Open[i].SentAt = &sentAt
+		}
 		s.Open[i].Attempts = c.Attempt
 		s.Open[i].RetryErrorAt = &retryAt
 		s.Open[i].ErrorWasRetry = c.Retry

@@ -39,6 +39,10 @@ type fakeStripe struct {
 	refundFailures int
 	n              int
 	lookups        int // FindCharge calls
+	lookupFailures int // the next n FindCharge calls fail
+	// conflicts makes the next n charge calls take the charge and answer
+	// Stripe's idempotency_error.
+	conflicts int
 	// declineCycle makes the charges of that cycle with pm_card_visa declined.
 	declineCycle int
 	// lateAnswers makes the next n charge calls take the charge (or find
@@ -94,6 +98,10 @@ func (f *fakeStripe) Charge(_ context.Context, req activities.ChargeRequest) (ac
 		f.lateAnswers--
 		return activities.ChargeResult{}, errors.New("read: connection timed out")
 	}
+	if f.conflicts > 0 {
+		f.conflicts--
+		return activities.ChargeResult{}, temporal.NewNonRetryableApplicationError("keys for idempotent requests can only be used with the same parameters", activities.ErrTypeIdempotencyConflict, nil)
+	}
 	if res.Status == "declined" {
 		return activities.ChargeResult{}, temporal.NewNonRetryableApplicationError("Your card was declined.", activities.ErrTypePaymentDeclined, nil, res)
 	}
@@ -107,10 +115,17 @@ func (f *fakeStripe) FindCharge(_ context.Context, req activities.FindChargeRequ
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lookups++
+	if f.lookupFailures > 0 {
+		f.lookupFailures--
+		return activities.FindChargeResult{}, errors.New("stripe unreachable")
+	}
 	var out activities.FindChargeResult
 	for _, pi := range f.intents {
-		if pi.req.SubscriptionID != req.SubscriptionID || pi.req.Cycle != req.Cycle || pi.req.Run != req.Run {
+		if pi.req.SubscriptionID != req.SubscriptionID || pi.req.Cycle != req.Cycle {
 			continue
+		}
+		if pi.req.Run != req.Run && (pi.req.Run != "" || pi.req.AmountMinor != req.AmountMinor) {
+			continue // another subscription's, or sent before runs were recorded with another amount
 		}
 		found := activities.FindChargeResult{Found: true, PaymentIntentID: pi.res.PaymentIntentID, Attempt: pi.req.Attempt,
 			Status: pi.res.Status, DeclineCode: pi.res.DeclineCode}

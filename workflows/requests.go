@@ -142,6 +142,9 @@ func (w *run) signalRequest(ctx workflow.Context, name string, raw json.RawMessa
 	if err == nil {
 		err = argumentErr(r.arg)
 	}
+	if err == nil && w.rules < 1 && !requestedAt(r.arg).IsZero() && !w.change(ctx, requestedAtChange) {
+		err = errors.New(`json: unknown field "requestedAt"`) // as recorded before the change
+	}
 	if err != nil {
 		var ae *api.ArgumentError
 		if errors.As(err, &ae) {
@@ -163,13 +166,16 @@ func (w *run) signalRequest(ctx workflow.Context, name string, raw json.RawMessa
 // waiting reports whether a request waits for the loops: queued, or (rules
 // 1) a signal or a Temporal cancellation not yet taken by drainSignals.
 func (w *run) waiting(ctx workflow.Context) bool {
-	if len(w.inbox) > 0 || workflow.GetSignalChannel(ctx, api.SignalUpgrade).Len() > 0 {
+	if len(w.inbox) > 0 {
 		return true
 	}
 	if w.rules < 1 {
+		// An upgrade signal waits for the next wake-up: waking on it would
+		// change histories recorded by workers that did not know it.
 		return false
 	}
-	return workflow.GetSignalChannel(ctx, api.SignalCancel).Len() > 0 ||
+	return workflow.GetSignalChannel(ctx, api.SignalUpgrade).Len() > 0 ||
+		workflow.GetSignalChannel(ctx, api.SignalCancel).Len() > 0 ||
 		workflow.GetSignalChannel(ctx, api.SignalWithdraw).Len() > 0 ||
 		(w.root != nil && !w.canceled && w.root.Err() != nil)
 }
@@ -241,8 +247,14 @@ func (w *run) arrival(ctx workflow.Context, arg any) (time.Time, error) {
 // caller reaches before what the subscription has already handled nor into
 // the future; without requestedAt, now.
 func (w *run) requestTime(ctx workflow.Context, arg any) (time.Time, error) {
+	return w.requestTimeAs(ctx, arg, false)
+}
+
+// requestTimeAs is requestTime; validating says it runs in an update's
+// validator, which may not record a version marker.
+func (w *run) requestTimeAs(ctx workflow.Context, arg any, validating bool) (time.Time, error) {
 	real := workflow.Now(ctx)
-	if requested := requestedAt(arg); !requested.IsZero() {
+	if requested := requestedAt(arg); !requested.IsZero() && w.honoursRequestedAt(ctx, validating) {
 		if requested.After(real.Add(maxClockSkew)) {
 			return time.Time{}, fmt.Errorf("invalid requestedAt: %s is in the future (the worker's clock reads %s)",
 				requested.UTC().Format(time.RFC3339), real.UTC().Format(time.RFC3339))
@@ -252,6 +264,39 @@ func (w *run) requestTime(ctx workflow.Context, arg any) (time.Time, error) {
 		}
 	}
 	return later(w.clock.Now(real), w.handled), nil
+}
+
+// requestedAtChange names the marker with which a run that follows rules 0
+// starts honouring requestedAt: taken at the first request that carries
+// one, so that histories recorded before (which ignored it on updates and
+// refused it on signals as an unknown field) replay as they ran.
+const requestedAtChange = "requested-at"
+
+// honoursRequestedAt reports whether the run judges requests at their
+// requestedAt (always since rules 1).
+func (w *run) honoursRequestedAt(ctx workflow.Context, validating bool) bool {
+	if w.rules >= 1 {
+		return true
+	}
+	if v, decided := w.changes[requestedAtChange]; decided || validating {
+		return v || !decided // a validator runs live only: as the handler will decide
+	}
+	return w.change(ctx, requestedAtChange)
+}
+
+// change reports whether the change named id applies to this run, asking
+// workflow.GetVersion the first time (so a history recorded before the
+// change replays without it).
+func (w *run) change(ctx workflow.Context, id string) bool {
+	if v, ok := w.changes[id]; ok {
+		return v
+	}
+	if w.changes == nil {
+		w.changes = map[string]bool{}
+	}
+	v := workflow.GetVersion(ctx, id, workflow.DefaultVersion, 1) == 1
+	w.changes[id] = v
+	return v
 }
 
 // requestedAt is the time the caller says it made the request, or zero.
@@ -281,7 +326,7 @@ func (w *run) validate(ctx workflow.Context, name string, arg any) error {
 	if w.sub == nil {
 		return nil // still opening: checked again when handled
 	}
-	now, err := w.requestTime(ctx, arg)
+	now, err := w.requestTimeAs(ctx, arg, true)
 	if err != nil {
 		return err
 	}
@@ -346,7 +391,11 @@ func (w *run) apply(ctx workflow.Context, arg any, now time.Time) (any, error) {
 	case api.ChangePlanRequest:
 		return w.sub.ChangePlan(req.Plan)
 	case api.PriceChangeRequest:
-		res, err := w.sub.SchedulePriceChangeNotified(now, w.now(ctx), req)
+		notified := now
+		if w.rules >= 1 || w.changes[requestedAtChange] {
+			notified = later(now, w.now(ctx)) // when the notice email goes out
+		}
+		res, err := w.sub.SchedulePriceChangeNotified(now, notified, req)
 		if err == nil {
 			w.email(ctx, "price_change_notice", "price", billing.FormatMoney(req.PriceMinor, w.sub.Currency),
 				"appliesFrom", res.AppliesFrom.Format("2006-01-02"))

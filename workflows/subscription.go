@@ -36,6 +36,11 @@ const keyRetention = 23 * time.Hour
 // without it).
 const upgradeChange = "upgrade-signal"
 
+// lookUpChange names the marker with which a run that follows rules 0
+// starts looking forgotten keys up at Stripe (taken the first time such a
+// re-send comes, so that histories recorded before replay as they ran).
+const lookUpChange = "look-up-forgotten-key"
+
 // rulesChange names the workflow.GetVersion marker of the rules that keep a
 // subscription right when time slips (billing.CurrentRules): histories
 // recorded before it replay with rules 0.
@@ -70,6 +75,9 @@ type run struct {
 	// a Temporal cancellation request; canceled says it was queued.
 	root     workflow.Context
 	canceled bool
+	// changes caches the changes decided by workflow.GetVersion after the
+	// run's start (see change).
+	changes map[string]bool
 	// upgrade is set by the upgrade signal: the run continues as new at its
 	// next idle point, taking the current rules.
 	upgrade bool
@@ -228,7 +236,7 @@ func (w *run) settleAfterEnd(ctx workflow.Context) (api.State, error) {
 			w.changed(ctx, before)
 		}
 		finished := func() bool { return workflow.AllHandlersFinished(ctx) && w.emails == 0 }
-		if retry == 0 && finished() {
+		if retry == 0 && finished() && (w.rules < 1 || !w.waiting(ctx)) {
 			return w.state(ctx, w.now(ctx)), nil
 		}
 		if retry > 0 && (w.rules >= 1 || w.upgrade) && w.readyToContinueAsNew(ctx) {
@@ -271,26 +279,13 @@ func (w *run) onEvent(ctx workflow.Context, ev billing.Event) {
 // business outcome; an attempt Stripe never answered is made again later
 // under the same idempotency key, so it can never be charged twice. Before
 // it is sent again once Stripe may have forgotten that key, it is looked up
-// at Stripe and its outcome adopted.
+// at Stripe and its outcome adopted; so is an attempt Stripe refuses because
+// its key was used with other parameters.
 func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 	sent := w.now(ctx)
-	if w.rules >= 1 && c.Resend && w.keyMayBeForgotten(ctx, c) {
-		found, err := w.findCharge(ctx, c)
-		switch {
-		case err != nil:
-			workflow.GetLogger(ctx).Warn("cannot look up an unanswered charge at Stripe; trying again later",
-				"cycle", c.Cycle, "attempt", c.Attempt, "error", err)
-			w.sub.Unanswered(c, sent, w.now(ctx).Add(unansweredRetry))
-			return false
-		case found.Found && found.Status == "succeeded":
-			c.Attempt = found.Attempt
-			return w.paid(ctx, c, found.PaymentIntentID)
-		case found.Found && found.Status == "declined" && found.Attempt == c.Attempt:
-			w.declined(ctx, c, found.PaymentIntentID, found.DeclineCode)
-			return false
-		case found.Found && found.Attempt == c.Attempt: // still processing at Stripe
-			w.sub.Unanswered(c, sent, w.now(ctx).Add(unansweredRetry))
-			return false
+	if c.Resend && w.keyMayBeForgotten(ctx, c) && (w.rules >= 1 || w.change(ctx, lookUpChange)) {
+		if done, ok := w.adopt(ctx, c); done {
+			return ok
 		}
 		// Stripe holds no such charge: sending it again cannot charge twice.
 	}
@@ -303,7 +298,11 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 		StripeCustomerID: w.in.StripeCustomerID,
 		PaymentMethodID:  c.PaymentMethodID,
 		IdempotencyKey:   w.sub.IdempotencyKey(c),
-		Run:              w.sub.KeyPrefix,
+	}
+	if !c.Resend || !c.SentAt.IsZero() {
+		// A re-send of an attempt first sent before the run was recorded
+		// keeps its parameters, as Stripe compares them under the key.
+		req.Run = w.sub.KeyPrefix
 	}
 	var res activities.ChargeResult
 	err := workflow.ExecuteActivity(w.chargeOptions(ctx), acts.Charge, req).Get(ctx, &res)
@@ -311,6 +310,13 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 	switch {
 	case err == nil:
 		return w.paid(ctx, c, res.PaymentIntentID)
+	case errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeIdempotencyConflict:
+		// The key was used for a request Stripe executed: what it did is
+		// looked up, never taken for a decline.
+		if done, ok := w.adopt(ctx, c); done {
+			return ok
+		}
+		w.sub.Unanswered(c, c.SentAt, w.now(ctx).Add(unansweredRetry))
 	case errors.As(err, &appErr) && (appErr.Type() == activities.ErrTypePaymentDeclined || appErr.Type() == activities.ErrTypeStripeRequest):
 		var d activities.ChargeResult
 		if appErr.HasDetails() {
@@ -326,6 +332,32 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 		w.sub.Unanswered(c, sent, w.now(ctx).Add(unansweredRetry))
 	}
 	return false
+}
+
+// adopt looks an attempt up at Stripe and records what Stripe holds. done
+// says it was settled that way (paid says whether it was paid); otherwise
+// Stripe holds no such charge. When the look-up fails, or the charge is
+// still processing, the attempt is left unanswered, to be tried again later
+// with its first sending time kept (unknown stays unknown, so it is looked
+// up again).
+func (w *run) adopt(ctx workflow.Context, c billing.Charge) (done, paid bool) {
+	found, err := w.findCharge(ctx, c)
+	switch {
+	case err != nil:
+		workflow.GetLogger(ctx).Warn("cannot look up an unanswered charge at Stripe; trying again later",
+			"cycle", c.Cycle, "attempt", c.Attempt, "error", err)
+	case found.Found && found.Status == "succeeded":
+		c.Attempt = found.Attempt
+		return true, w.paid(ctx, c, found.PaymentIntentID)
+	case found.Found && found.Status == "declined" && found.Attempt == c.Attempt:
+		w.declined(ctx, c, found.PaymentIntentID, found.DeclineCode)
+		return true, false
+	case found.Found && found.Attempt == c.Attempt: // still processing at Stripe
+	default:
+		return false, false
+	}
+	w.sub.Unanswered(c, c.SentAt, w.now(ctx).Add(unansweredRetry))
+	return true, false
 }
 
 // paid records a successful charge and sends its receipt: every money

@@ -1,12 +1,14 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/withings-plus/subscriptions/activities"
 	"github.com/withings-plus/subscriptions/api"
 	"github.com/withings-plus/subscriptions/billing"
 )
@@ -334,5 +336,60 @@ func TestUpgradeSignalContinuesAsNewAtTheNextIdlePoint(t *testing.T) {
 	next := continued(t, err)
 	if len(next.Continued) == 0 || h.env.Now().Sub(t0) > day(11) {
 		t.Fatalf("continued at %s with %d bytes of state; want at once after the signal", h.env.Now(), len(next.Continued))
+	}
+}
+
+func TestKeyConflictIsLookedUpNotDeclined(t *testing.T) {
+	// Stripe answers that the key was used with other parameters (a
+	// re-send by a worker of another version): the charge it executed is
+	// looked up and adopted, never recorded as a decline.
+	fake := newFake()
+	fake.conflicts = 1
+	h := newHarness(t, date("2026-01-31T09:00:00Z"), fake)
+	st := h.stateAt(day(2))
+	_, _ = h.run(input(noOffer), day(3))
+	taken := fake.succeeded(1)
+	if len(taken) != 1 || fake.lookups == 0 || len(st.Payments) != 1 || st.Payments[0].PaymentIntentID != taken[0] ||
+		st.Status != api.StatusActive || fake.emailKinds()["payment_failed"] != 0 {
+		t.Fatalf("payments %+v, Stripe holds %v, %d look-ups, status %s", st.Payments, taken, fake.lookups, st.Status)
+	}
+}
+
+func TestUnknownFirstSendingIsLookedUpUntilStripeAnswers(t *testing.T) {
+	// A run carried over from before the first sending was recorded holds an
+	// unanswered attempt; Stripe took it two days ago and has forgotten its
+	// key. The look-up fails once (Stripe down): the attempt is looked up
+	// again an hour later, never sent again under the forgotten key.
+	t0 := date("2026-02-02T09:00:00Z")
+	sub := billing.New(billing.Start{ID: "subscription-acc-1", KeyPrefix: "subscription-acc-1/first-run", AccountID: "acc-1",
+		Plan: api.PlanMonthly, Currency: api.CurrencyEUR, PMID: "pm_card_visa", InstalledAt: t0.AddDate(0, 0, -2)})
+	c := sub.StartCycle()
+	sub.Unanswered(c, time.Time{}, t0.Add(time.Minute)) // sent before SentAt was recorded
+	state, err := json.Marshal(carried{Sub: sub, Clock: billing.Clock{Origin: t0.AddDate(0, 0, -2), StartsAt: t0.AddDate(0, 0, -2)}, Runs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := newFake()
+	fake.lookupFailures = 1 << 30 // down for half an hour: the look-up's retries run out
+	fake.intents = append(fake.intents, fakeIntent{ // taken two days ago, without the run's metadata
+		req: activities.ChargeRequest{SubscriptionID: sub.ID, Cycle: 1, AmountMinor: 995, IdempotencyKey: sub.IdempotencyKey(c)},
+		res: activities.ChargeResult{PaymentIntentID: "pi_old", Status: "succeeded"},
+	})
+	h := newHarness(t, t0, fake)
+	h.env.SetContinuedExecutionRunID("first-run")
+	h.at(30*time.Minute, func() {
+		fake.mu.Lock()
+		fake.lookupFailures = 0
+		fake.mu.Unlock()
+	})
+	st := h.stateAt(day(1))
+	in := input(noOffer)
+	in.Continued = state
+	_, _ = h.run(in, day(2))
+	if taken := fake.succeeded(1); len(taken) != 1 || len(fake.calls) != 0 || fake.lookups < 2 {
+		t.Fatalf("Stripe holds %v after %d charge calls and %d look-ups; want pi_old only, found by a second look-up", taken, len(fake.calls), fake.lookups)
+	}
+	if len(st.Payments) != 1 || st.Payments[0].PaymentIntentID != "pi_old" || st.OutstandingMinor != 0 {
+		t.Fatalf("state payments %+v", st.Payments)
 	}
 }
