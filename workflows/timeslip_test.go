@@ -370,7 +370,7 @@ func TestUnknownFirstSendingIsLookedUpUntilStripeAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake := newFake()
-	fake.lookupFailures = 1 << 30 // down for half an hour: the look-up's retries run out
+	fake.lookupFailures = 1 << 30                   // down for half an hour: the look-up's retries run out
 	fake.intents = append(fake.intents, fakeIntent{ // taken two days ago, without the run's metadata
 		req: activities.ChargeRequest{SubscriptionID: sub.ID, Cycle: 1, AmountMinor: 995, IdempotencyKey: sub.IdempotencyKey(c)},
 		res: activities.ChargeResult{PaymentIntentID: "pi_old", Status: "succeeded"},
