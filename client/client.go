@@ -55,6 +55,8 @@ func (c *Client) Start(ctx context.Context, in api.Input) (Started, error) {
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            StartSummary(in),
+		StaticDetails:                            StartDetails(in),
 	}, api.WorkflowType, in)
 	if err != nil {
 		return Started{}, fmt.Errorf("start subscription of account %s: %w", in.AccountID, err)

@@ -1,12 +1,15 @@
 package client
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/withings-plus/subscriptions/api"
+	"github.com/withings-plus/subscriptions/billing"
 )
 
 // summarize reads a listed execution's search attributes.
@@ -32,4 +35,34 @@ func summarize(e *workflowpb.WorkflowExecutionInfo) Summary {
 		s.NextChargeAt = &next
 	}
 	return s
+}
+
+// StartSummary is the one line the Temporal UI shows for a subscription
+// started with in: plan, price and offer, never personal data (no email,
+// name, Stripe customer or payment method).
+func StartSummary(in api.Input) string {
+	s := fmt.Sprintf("%s subscription of account %s, %s", in.Plan, in.AccountID, billing.FormatMoney(billing.ListPrice(in.Plan), in.Currency))
+	if in.Offer != "" {
+		s += ", offer " + in.Offer
+	}
+	return s
+}
+
+// StartDetails is the static details the Temporal UI shows (Markdown), with
+// the same care for personal data as StartSummary.
+func StartDetails(in api.Input) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Withings+ subscription** of account `%s`\n\n", in.AccountID)
+	fmt.Fprintf(&b, "- plan: %s, currency: %s\n", in.Plan, in.Currency)
+	if in.Offer != "" {
+		fmt.Fprintf(&b, "- launch offer: %s\n", in.Offer)
+	}
+	if in.InstalledAt != "" {
+		fmt.Fprintf(&b, "- installed at: %s\n", in.InstalledAt)
+	}
+	if in.TestClock != nil {
+		fmt.Fprintf(&b, "- test clock: from %s at %g×\n", in.TestClock.StartsAt, in.TestClock.Speedup)
+	}
+	b.WriteString("- current status: see the current details, kept up to date by the workflow\n")
+	return b.String()
 }
