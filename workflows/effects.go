@@ -28,7 +28,7 @@ func (w *run) email(ctx workflow.Context, kind string, data ...string) {
 	if w.sub.TrialGranted {
 		msg.Data["trialEndsAt"] = w.sub.TrialEnd.Format(time.DateOnly)
 	}
-	future := workflow.ExecuteActivity(emailOptions(ctx), acts.SendEmail, msg)
+	future := workflow.ExecuteActivity(summary(emailOptions(ctx), "email "+kind), acts.SendEmail, msg)
 	w.emails++
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { w.emails-- }()
@@ -52,7 +52,8 @@ func (w *run) priorSubscriptions(ctx workflow.Context) []billing.Period {
 		FirstRunID:   info.FirstRunID,
 	}
 	var prior []activities.PriorSubscription
-	if err := workflow.ExecuteActivity(lookupOptions(ctx), acts.PriorSubscriptions, req).Get(ctx, &prior); err != nil {
+	ctx = summary(lookupOptions(ctx), "look up the account's earlier subscriptions (trial eligibility)")
+	if err := workflow.ExecuteActivity(ctx, acts.PriorSubscriptions, req).Get(ctx, &prior); err != nil {
 		workflow.GetLogger(ctx).Error("cannot read earlier subscriptions; trial eligibility assumed", "error", err)
 		return nil
 	}
@@ -85,8 +86,10 @@ type searchAttributes struct {
 	settlement  string // published only once it is set: most runs never have one
 }
 
-// publish upserts the search attributes that changed since the last call.
+// publish upserts the search attributes that changed since the last call,
+// and sets the current details the UI shows.
 func (w *run) publish(ctx workflow.Context) error {
+	workflow.SetCurrentDetails(ctx, w.details())
 	next := searchAttributes{
 		published:   true,
 		status:      w.sub.Status(),

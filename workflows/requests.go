@@ -461,7 +461,8 @@ func (w *run) settle(ctx workflow.Context, announce bool) error {
 			IdempotencyKey:  w.sub.KeyPrefix + "/refund/" + p.PaymentIntentID,
 		}
 		var res activities.RefundResult
-		if err := workflow.ExecuteActivity(w.refundOptions(ctx), acts.Refund, req).Get(ctx, &res); err != nil {
+		rctx := summary(w.refundOptions(ctx), fmt.Sprintf("refund cycle %d: %s", p.Cycle, billing.FormatMoney(p.AmountMinor, w.sub.Currency)))
+		if err := workflow.ExecuteActivity(rctx, acts.Refund, req).Get(ctx, &res); err != nil {
 			last = requestError(err, "refund of payment %s failed", p.PaymentIntentID)
 			continue
 		}
@@ -481,7 +482,7 @@ func (w *run) updatePaymentMethod(ctx workflow.Context, id string) (api.UpdatePa
 	}
 	var pm activities.PaymentMethodResult
 	req := activities.PaymentMethodRequest{PaymentMethodID: id, StripeCustomerID: w.in.StripeCustomerID}
-	if err := workflow.ExecuteActivity(lookupOptions(ctx), acts.CheckPaymentMethod, req).Get(ctx, &pm); err != nil {
+	if err := workflow.ExecuteActivity(summary(lookupOptions(ctx), "check the new card at Stripe"), acts.CheckPaymentMethod, req).Get(ctx, &pm); err != nil {
 		return api.UpdatePaymentMethodResult{}, requestError(err, "payment method %s not accepted", id)
 	}
 	w.sub.PaymentMethodID = id

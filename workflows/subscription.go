@@ -200,7 +200,7 @@ func (w *run) live(ctx workflow.Context) (api.State, error) {
 			return api.State{}, w.continueAsNew(ctx)
 		}
 		delay := max(w.clock.Delay(workflow.Now(ctx), ev.At), time.Millisecond)
-		if _, err := workflow.AwaitWithTimeout(ctx, delay, func() bool {
+		if _, err := workflow.AwaitWithOptions(ctx, timer(delay, eventSummary(ev)), func() bool {
 			return w.waiting(ctx) || w.readyToContinueAsNew(ctx)
 		}); err != nil {
 			return api.State{}, err
@@ -247,7 +247,7 @@ func (w *run) settleAfterEnd(ctx workflow.Context) (api.State, error) {
 			if err := workflow.Await(ctx, wake); err != nil {
 				return api.State{}, err
 			}
-		} else if _, err := workflow.AwaitWithTimeout(ctx, retry, wake); err != nil {
+		} else if _, err := workflow.AwaitWithOptions(ctx, timer(retry, "settle again (refunds, unanswered charges)"), wake); err != nil {
 			return api.State{}, err
 		}
 	}
@@ -305,7 +305,8 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 		req.Run = w.sub.KeyPrefix
 	}
 	var res activities.ChargeResult
-	err := workflow.ExecuteActivity(w.chargeOptions(ctx), acts.Charge, req).Get(ctx, &res)
+	actx := summary(w.chargeOptions(ctx), fmt.Sprintf("charge cycle %d, attempt %d: %s", c.Cycle, c.Attempt, billing.FormatMoney(c.AmountMinor, w.sub.Currency)))
+	err := workflow.ExecuteActivity(actx, acts.Charge, req).Get(ctx, &res)
 	var appErr *temporal.ApplicationError
 	switch {
 	case err == nil:
@@ -406,7 +407,8 @@ func (w *run) findCharge(ctx workflow.Context, c billing.Charge) (activities.Fin
 		Since:            w.clock.Origin,
 	}
 	var res activities.FindChargeResult
-	err := workflow.ExecuteActivity(w.chargeOptions(ctx), acts.FindCharge, req).Get(ctx, &res)
+	actx := summary(w.chargeOptions(ctx), fmt.Sprintf("look up at Stripe the charge of cycle %d, attempt %d", c.Cycle, c.Attempt))
+	err := workflow.ExecuteActivity(actx, acts.FindCharge, req).Get(ctx, &res)
 	return res, err
 }
 
