@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -207,7 +208,7 @@ type harness struct {
 	t0   time.Time
 }
 
-func newHarness(t testing.TB, t0 time.Time, fake *fakeStripe) *harness {
+func newHarness(t testing.TB, t0 time.Time, fake *fakeStripe, metrics ...client.MetricsHandler) *harness {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	level := slog.LevelError + 1 // declines and retries are expected here
@@ -215,6 +216,9 @@ func newHarness(t testing.TB, t0 time.Time, fake *fakeStripe) *harness {
 		level = slog.LevelDebug
 	}
 	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))))
+	if len(metrics) > 0 {
+		suite.SetMetricsHandler(metrics[0])
+	}
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
 	env.RegisterWorkflow(Subscription)

@@ -467,6 +467,7 @@ func (w *run) settle(ctx workflow.Context, announce bool) error {
 			continue
 		}
 		w.sub.Refunded(p.PaymentIntentID, res.RefundID)
+		w.countRefund(ctx, p.AmountMinor)
 		if announce && w.rules >= 1 {
 			w.email(ctx, "refund_issued", "amount", billing.FormatMoney(p.AmountMinor, w.sub.Currency), "paymentIntentId", p.PaymentIntentID)
 		}

@@ -225,6 +225,7 @@ func (w *run) settleAfterEnd(ctx workflow.Context) (api.State, error) {
 			if w.rules >= 1 && w.sub.HandOver(w.now(ctx)) {
 				workflow.GetLogger(ctx).Error("settlement not done within the settlement window: handed to ops",
 					"settlement", w.sub.Settlement(), "pendingRefundMinor", w.sub.PendingRefund())
+				count(ctx, metricSettlementsForOps)
 			} else {
 				if err := w.settle(ctx, true); err != nil {
 					workflow.GetLogger(ctx).Warn("settling the ended subscription; retrying in an hour", "error", err)
@@ -330,6 +331,7 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 	default:
 		workflow.GetLogger(ctx).Warn("charge attempt got no answer; it will be made again under the same idempotency key",
 			"cycle", c.Cycle, "attempt", c.Attempt, "error", err)
+		w.countCharge(ctx, outcomeUnanswered, c)
 		w.sub.Unanswered(c, sent, w.now(ctx).Add(unansweredRetry))
 	}
 	return false
@@ -364,6 +366,7 @@ func (w *run) adopt(ctx workflow.Context, c billing.Charge) (done, paid bool) {
 // paid records a successful charge and sends its receipt: every money
 // movement gets its email, also a charge answered after the end.
 func (w *run) paid(ctx workflow.Context, c billing.Charge, paymentIntentID string) bool {
+	w.countCharge(ctx, outcomeSucceeded, c)
 	w.sub.Paid(c, paymentIntentID, w.now(ctx))
 	if w.sub.Ended && w.rules < 1 {
 		return true // as recorded before rules 1: no receipt after the end
@@ -375,6 +378,7 @@ func (w *run) paid(ctx workflow.Context, c billing.Charge, paymentIntentID strin
 // declined records a declined charge and tells the customer while the
 // subscription runs.
 func (w *run) declined(ctx workflow.Context, c billing.Charge, paymentIntentID, code string) {
+	w.countCharge(ctx, outcomeDeclined, c)
 	w.sub.Declined(c, paymentIntentID, code, w.now(ctx))
 	if !w.sub.Ended {
 		w.email(ctx, "payment_failed", "cycle", fmt.Sprint(c.Cycle), "amount", billing.FormatMoney(c.AmountMinor, w.sub.Currency), "reason", code)
@@ -481,8 +485,10 @@ func (w *run) changed(ctx workflow.Context, before snapshot) {
 	after := w.snapshot()
 	switch {
 	case before.access && !after.access && after.status == api.StatusSuspended:
+		count(ctx, metricSuspensions)
 		w.email(ctx, "access_suspended", "outstanding", billing.FormatMoney(w.sub.Outstanding(), w.sub.Currency))
 	case before.status == api.StatusSuspended && after.access:
+		count(ctx, metricRestorations)
 		w.email(ctx, "access_restored")
 	}
 	if before.status != api.StatusEnded && after.status == api.StatusEnded {
