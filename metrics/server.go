@@ -138,8 +138,12 @@ func (s *Server) URL() string {
 // MetricsURL is the URL Prometheus scrapes.
 func (s *Server) MetricsURL() string { return s.URL() + "/metrics" }
 
-// WorkerStarted tells the server the worker runs.
+// WorkerStarted tells the server the worker runs. On a nil Server (no
+// metrics server configured) it does nothing, as WorkerStopped.
 func (s *Server) WorkerStarted() {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.started, s.stopped = true, nil
@@ -148,6 +152,9 @@ func (s *Server) WorkerStarted() {
 // WorkerStopped tells the server the worker stopped, and why (nil: it was
 // asked to). Fit for worker.Options.OnFatalError.
 func (s *Server) WorkerStopped(err error) {
+	if s == nil {
+		return
+	}
 	if err == nil {
 		err = ErrWorkerStopped
 	}

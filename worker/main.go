@@ -6,6 +6,10 @@
 // "default"; TLS and API key variables as envconfig reads them) and reads
 // Stripe and SendGrid settings from STRIPE_SECRET_KEY, STRIPE_API_URL,
 // SENDGRID_API_KEY, SENDGRID_API_URL, EMAIL_FROM and SENDGRID_TEMPLATE_<KIND>.
+//
+// It serves Prometheus metrics (the SDK's and the workflow's business
+// counters) on /metrics, and /healthz and /livez for orchestrators, at
+// SUBSCRIPTIONS_METRICS_ADDRESS (default 127.0.0.1:9464; off: none).
 package main
 
 import (
@@ -21,6 +25,7 @@ import (
 	"github.com/withings-plus/subscriptions/activities"
 	"github.com/withings-plus/subscriptions/api"
 	"github.com/withings-plus/subscriptions/config"
+	"github.com/withings-plus/subscriptions/metrics"
 	"github.com/withings-plus/subscriptions/workflows"
 )
 
@@ -40,16 +45,50 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("temporal client options: %w", err)
 	}
+	mcfg, err := config.MetricsFromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	opts.Logger = tlog.NewStructuredLogger(logger)
+	var handler *metrics.Handler
+	if mcfg.Enabled() {
+		handler = metrics.NewHandler(logger)
+		opts.MetricsHandler = handler
+	}
 	tc, err := client.Dial(opts)
 	if err != nil {
 		return fmt.Errorf("connect to temporal at %q: %w", opts.HostPort, err)
 	}
 	defer tc.Close()
+	var health *metrics.Server // nil: no metrics server
+	if mcfg.Enabled() {
+		if health, err = metrics.Listen(mcfg.Address, metrics.ServerOptions{Handler: handler, Client: tc, Logger: logger}); err != nil {
+			return err
+		}
+		defer health.Close()
+		logger.Info("metrics and health", "metrics", health.MetricsURL(), "healthz", health.URL()+"/healthz")
+	}
 
-	w := worker.New(tc, api.TaskQueue, worker.Options{})
+	fatal := make(chan error, 1)
+	w := worker.New(tc, api.TaskQueue, worker.Options{OnFatalError: func(err error) {
+		health.WorkerStopped(err)
+		fatal <- err
+	}})
 	workflows.Register(w, activities.New(cfg, tc, nil))
 	logger.Info("worker starting", "taskQueue", api.TaskQueue, "config", cfg.String())
-	return w.Run(worker.InterruptCh())
+	if err := w.Start(); err != nil {
+		return err
+	}
+	health.WorkerStarted()
+	select {
+	case s := <-worker.InterruptCh():
+		logger.Info("worker stopping", "signal", s)
+		health.WorkerStopped(nil)
+		w.Stop()
+		return nil
+	case err := <-fatal:
+		w.Stop()
+		return err
+	}
 }

@@ -43,6 +43,7 @@ func TestWorkerEnv(t *testing.T) {
 	t.Setenv("SENDGRID_TEMPLATE_TRIAL_STARTED", "d-not-this")
 	t.Setenv("EMAIL_FROM", "Other <other@example.com>")
 	t.Setenv("DEVSTACK_KEPT", "kept")
+	t.Setenv(config.MetricsAddressVar, "127.0.0.1:9464")
 	cfg := config.Worker{
 		StripeSecretKey: "sk_test_x", StripeAPIURL: "http://127.0.0.1:1",
 		SendGridAPIKey: "SG.x", SendGridAPIURL: "http://127.0.0.1:2",
@@ -58,7 +59,7 @@ func TestWorkerEnv(t *testing.T) {
 		env[k] = v
 	}
 	for k, want := range map[string]string{"TEMPORAL_ADDRESS": "127.0.0.1:3", "TEMPORAL_NAMESPACE": "default",
-		"TEMPORAL_CONFIG_FILE": os.DevNull, "DEVSTACK_KEPT": "kept"} {
+		"TEMPORAL_CONFIG_FILE": os.DevNull, "DEVSTACK_KEPT": "kept", config.MetricsAddressVar: "127.0.0.1:0"} {
 		if env[k] != want {
 			t.Errorf("%s = %q, want %q", k, env[k], want)
 		}

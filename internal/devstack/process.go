@@ -41,13 +41,14 @@ func BuildWorker(ctx context.Context, dir string) (string, error) {
 // Temporal frontend at address (namespace default) and Stripe and SendGrid
 // as cfg says. It is this process's environment without its Temporal,
 // Stripe, SendGrid and email variables, which could point the worker
-// elsewhere, plus the worker's own; the Temporal config file is none.
+// elsewhere, plus the worker's own; the Temporal config file is none, and
+// the metrics server listens on a free loopback port.
 func WorkerEnv(address string, cfg config.Worker) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		if !strings.HasPrefix(name, "TEMPORAL_") && !strings.HasPrefix(name, "STRIPE_") &&
-			!strings.HasPrefix(name, "SENDGRID_") && name != "EMAIL_FROM" {
+			!strings.HasPrefix(name, "SENDGRID_") && name != "EMAIL_FROM" && name != config.MetricsAddressVar {
 			env = append(env, kv)
 		}
 	}
@@ -61,6 +62,8 @@ func WorkerEnv(address string, cfg config.Worker) []string {
 		"SENDGRID_API_URL="+cfg.SendGridAPIURL,
 		"EMAIL_FROM="+cfg.EmailFrom,
 		"SENDGRID_SANDBOX="+strconv.FormatBool(cfg.SendGridSandbox),
+		// A free port: workers of tests running side by side never clash.
+		config.MetricsAddressVar+"=127.0.0.1:0",
 	)
 	for _, kind := range config.EmailKinds() {
 		if id := cfg.Templates[kind]; id != "" {
