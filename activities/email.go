@@ -3,22 +3,32 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/sendgrid/rest"
 	"github.com/sendgrid/sendgrid-go"
 	"github.com/sendgrid/sendgrid-go/helpers/mail"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 )
 
 // SendEmail sends one message of a contract kind through SendGrid, with the
 // kind's dynamic template when one is configured and the project's own text
 // and HTML bodies otherwise. SendGrid's 4xx (but 429, 401, 403) are
 // non-retryable ErrTypeEmailRejected errors; 5xx, 429 and network errors
-// are retryable.
-func (a *Activities) SendEmail(ctx context.Context, e Email) error {
+// are retryable. Failures are counted (MetricEmailAttemptsFailed,
+// MetricEmailsFailed).
+func (a *Activities) SendEmail(ctx context.Context, e Email) (err error) {
+	defer func() {
+		if err != nil {
+			countEmailFailure(ctx, e.Kind, err)
+		}
+	}()
 	msg, err := a.buildMail(e)
 	if err != nil {
 		return err
@@ -105,4 +115,49 @@ func excerpt(body string) string {
 		body = string(r[:200]) + "…"
 	}
 	return body
+}
+
+// Email failures, counted through the activity's metrics handler (the
+// worker exports them to Prometheus), with the tags kind (the email kind)
+// and error_type (ErrTypeSendGridUnavailable, ErrTypeEmailRejected,
+// ErrTypeBadRequest), besides the SDK's (activity_type, workflow_type,
+// namespace, task_queue).
+const (
+	// MetricEmailAttemptsFailed counts every failed attempt, retried or not.
+	MetricEmailAttemptsFailed = "subscriptions_email_attempts_failed_total"
+	// MetricEmailsFailed counts the emails given up: the attempt failed
+	// and no retry follows (a non-retryable error, or the last attempt the
+	// retry policy allows). An email whose retries outlast the activity's
+	// schedule-to-close timeout is not seen here; with the workflow's
+	// email options (8 attempts within the hour) that cannot happen.
+	MetricEmailsFailed = "subscriptions_emails_failed_total"
+)
+
+func countEmailFailure(ctx context.Context, kind string, err error) {
+	errType := "unknown"
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		errType = ae.Type()
+	}
+	info := activity.GetInfo(ctx)
+	m := activity.GetMetricsHandler(ctx).WithTags(map[string]string{"kind": kind, "error_type": errType})
+	m.Counter(MetricEmailAttemptsFailed).Inc(1)
+	if givenUp(err, info.Attempt, info.RetryPolicy) {
+		m.Counter(MetricEmailsFailed).Inc(1)
+	}
+}
+
+// givenUp says whether an attempt that failed with err is the last: err is
+// non-retryable, or the retry policy allows no further attempt. (The
+// server passes the policy to the activity; the SDK's test environment
+// does not.)
+func givenUp(err error, attempt int32, policy *temporal.RetryPolicy) bool {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) && ae.NonRetryable() {
+		return true
+	}
+	if policy != nil && ae != nil && slices.Contains(policy.NonRetryableErrorTypes, ae.Type()) {
+		return true
+	}
+	return policy != nil && policy.MaximumAttempts > 0 && attempt >= policy.MaximumAttempts
 }
