@@ -103,7 +103,7 @@ func demoScenarios(speedup float64) []*scenario {
 
 // runDemo starts the demo subscriptions and drives them, redrawing the table
 // until ctx ends.
-func runDemo(ctx context.Context, c *client.Client, stripeAPI *stripeclient.API, speedup float64, uiURL string, log *eventLog, out io.Writer) error {
+func runDemo(ctx context.Context, c *client.Client, stripeAPI *stripeclient.API, speedup float64, uiURL, metricsURL string, log *eventLog, out io.Writer) error {
 	scenarios := demoScenarios(speedup)
 	if stripeAPI != nil {
 		if err := createCustomers(stripeAPI, scenarios, log); err != nil {
@@ -130,13 +130,13 @@ func runDemo(ctx context.Context, c *client.Client, stripeAPI *stripeclient.API,
 	for {
 		drive(ctx, c, scenarios, log)
 		if tty || time.Since(lastPrint) >= 5*time.Second {
-			render(out, scenarios, speedup, uiURL, time.Since(start), log, tty)
+			render(out, scenarios, speedup, uiURL, metricsURL, time.Since(start), log, tty)
 			lastPrint = time.Now()
 		}
 		select {
 		case <-ctx.Done():
 			drive(context.Background(), c, scenarios, log)
-			render(out, scenarios, speedup, uiURL, time.Since(start), log, tty)
+			render(out, scenarios, speedup, uiURL, metricsURL, time.Since(start), log, tty)
 			return ctx.Err()
 		case <-tick.C:
 		}
@@ -176,7 +176,7 @@ func drive(ctx context.Context, c *client.Client, scenarios []*scenario, log *ev
 	}
 }
 
-func render(out io.Writer, scenarios []*scenario, speedup float64, uiURL string, elapsed time.Duration, log *eventLog, tty bool) {
+func render(out io.Writer, scenarios []*scenario, speedup float64, uiURL, metricsURL string, elapsed time.Duration, log *eventLog, tty bool) {
 	var b strings.Builder
 	if tty {
 		b.WriteString("\033[H\033[2J")
@@ -214,6 +214,9 @@ func render(out io.Writer, scenarios []*scenario, speedup float64, uiURL string,
 	b.WriteString("\nInspect each in the Temporal UI:\n")
 	for _, s := range scenarios {
 		fmt.Fprintf(&b, "  %s/namespaces/default/workflows/%s\n", uiURL, api.WorkflowID(s.acc))
+	}
+	if metricsURL != "" {
+		fmt.Fprintf(&b, "\nPrometheus metrics of the worker: %s\n", metricsURL)
 	}
 	if tty {
 		b.WriteString("\nRecent events:\n")

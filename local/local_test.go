@@ -19,7 +19,7 @@ func TestDemoWalksThePaths(t *testing.T) {
 	t.Setenv("STRIPE_SECRET_KEY", "")
 	t.Setenv("SENDGRID_API_KEY", "")
 	var out bytes.Buffer
-	if err := run(context.Background(), options{speedup: 2 * 86400, demo: true, runFor: 30 * time.Second}, &out); err != nil {
+	if err := run(context.Background(), options{speedup: 2 * 86400, demo: true, runFor: 30 * time.Second, metricsAddr: "127.0.0.1:0"}, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	text := out.String()
@@ -32,6 +32,7 @@ func TestDemoWalksThePaths(t *testing.T) {
 		regexp.MustCompile(`demo-plan\s+\S+\s+active\s+yes\s+annual\s+99\.50 EUR\s+2\s+2027-02-28`),
 		regexp.MustCompile(`demo-cancel\s+\S+\s+canceling\s+yes`),
 		regexp.MustCompile(`/namespaces/default/workflows/subscription-demo-renewal`),
+		regexp.MustCompile(`Prometheus metrics of the worker: http://127\.0\.0\.1:\d+/metrics`),
 	} {
 		if !want.MatchString(last) {
 			t.Errorf("last table lacks %s:\n%s", want, last)

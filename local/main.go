@@ -33,6 +33,7 @@ import (
 	"github.com/withings-plus/subscriptions/internal/gotool"
 	"github.com/withings-plus/subscriptions/internal/mailsink"
 	"github.com/withings-plus/subscriptions/internal/stripefake"
+	"github.com/withings-plus/subscriptions/metrics"
 )
 
 type options struct {
@@ -41,6 +42,7 @@ type options struct {
 	runFor       time.Duration
 	demo         bool
 	sandbox      bool
+	metricsAddr  string // host:port of /metrics, /healthz, /livez; "" or off: none
 }
 
 func main() {
@@ -51,6 +53,12 @@ func main() {
 	flag.DurationVar(&o.runFor, "for", 0, "stop by itself after running this long, once the stack is up (0: run until Ctrl-C)")
 	flag.BoolVar(&o.demo, "demo", true, "run the demo subscriptions")
 	flag.BoolVar(&o.sandbox, "sendgrid-sandbox", false, "with SENDGRID_API_KEY: SendGrid's sandbox mode (validated, not delivered)")
+	mcfg, err := config.MetricsFromEnv(os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "local:", err)
+		os.Exit(2)
+	}
+	flag.StringVar(&o.metricsAddr, "metrics-address", mcfg.Address, "the worker's Prometheus /metrics, /healthz and /livez (off: none; default from "+config.MetricsAddressVar+")")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -88,17 +96,40 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer stopStandIns()
-	tc, err := tclient.Dial(tclient.Options{HostPort: server.Address, Logger: devstack.QuietLogger{}})
+	mcfg, err := config.MetricsFromEnv(func(string) (string, bool) { return o.metricsAddr, true })
+	if err != nil {
+		return err
+	}
+	copts := tclient.Options{HostPort: server.Address, Logger: devstack.QuietLogger{}}
+	var handler *metrics.Handler
+	if mcfg.Enabled() {
+		handler = metrics.NewHandler(nil)
+		copts.MetricsHandler = handler
+	}
+	tc, err := tclient.Dial(copts)
 	if err != nil {
 		return fmt.Errorf("connect to the dev server: %w", err)
 	}
 	defer tc.Close()
+	var health *metrics.Server // nil: no metrics server
+	metricsURL := ""
+	if mcfg.Enabled() {
+		if health, err = metrics.Listen(mcfg.Address, metrics.ServerOptions{Handler: handler, Client: tc}); err != nil {
+			return fmt.Errorf("%w (another address: -metrics-address 127.0.0.1:0, or off)", err)
+		}
+		defer health.Close()
+		metricsURL = health.MetricsURL()
+	}
 	w, err := devstack.StartWorker(tc, cfg)
 	if err != nil {
 		return err
 	}
 	defer w.Stop()
+	health.WorkerStarted()
 	fmt.Fprintf(out, "worker running (%s)\nTemporal UI: %s\n", cfg.String(), server.UIURL)
+	if health != nil {
+		fmt.Fprintf(out, "Prometheus metrics: %s (health: %s/healthz)\n", metricsURL, health.URL())
+	}
 	if o.runFor > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.runFor)
@@ -110,7 +141,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		if cfg.StripeAPIURL == "" || os.Getenv("STRIPE_SECRET_KEY") != "" {
 			stripeAPI = activities.NewStripeAPI(cfg, nil) // a real Stripe: the demo's customers must exist there
 		}
-		err = runDemo(ctx, client.New(tc), stripeAPI, o.speedup, server.UIURL, log, out)
+		err = runDemo(ctx, client.New(tc), stripeAPI, o.speedup, server.UIURL, metricsURL, log, out)
 	} else {
 		<-ctx.Done()
 	}
