@@ -11,7 +11,11 @@ import (
 	"time"
 
 	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
+	"github.com/withings-plus/subscriptions/activities"
 	"github.com/withings-plus/subscriptions/api"
 	"github.com/withings-plus/subscriptions/client"
 	"github.com/withings-plus/subscriptions/config"
@@ -26,8 +30,8 @@ import (
 // process on a real dev server, with the handler on its client, as the
 // worker command does; starts a subscription charged at once and one
 // declined; then scrapes /metrics: the SDK's own metrics, the business
-// counters the workflow records through workflow.GetMetricsHandler, and
-// the settlements gauge come out. /healthz answers 200, then 503 once the
+// counters the workflow records through workflow.GetMetricsHandler, the
+// email failures SendEmail counts, and the settlements gauge come out. /healthz answers 200, then 503 once the
 // server is stopped.
 func TestScrapeAfterSubscriptionOnDevServer(t *testing.T) {
 	if testing.Short() || os.Getenv("SUBSCRIPTIONS_SKIP_INTEGRATION") != "" {
@@ -78,6 +82,37 @@ func TestScrapeAfterSubscriptionOnDevServer(t *testing.T) {
 	defer w.Stop()
 	srv.WorkerStarted()
 
+	// An email SendGrid refuses twice, sent with two attempts at most: on a
+	// server, the activity sees its retry policy and counts it given up.
+	failing := mailsink.New()
+	failing.FailNext(2, http.StatusInternalServerError)
+	failingURL, stopFailing, err := devstack.ServeLoopback(failing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopFailing()
+	acts := activities.New(config.Worker{StripeSecretKey: "sk_test_stand_in", SendGridAPIKey: "SG.stand-in",
+		SendGridAPIURL: failingURL, EmailFrom: config.DefaultEmailFrom}, nil, nil)
+	ew := worker.New(tc, "metrics-test-emails", worker.Options{})
+	ew.RegisterActivity(acts)
+	ew.RegisterWorkflowWithOptions(func(ctx workflow.Context, e activities.Email) error {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaximumAttempts: 2}})
+		return workflow.ExecuteActivity(ctx, acts.SendEmail, e).Get(ctx, nil)
+	}, workflow.RegisterOptions{Name: "SendOneEmail"})
+	if err := ew.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer ew.Stop()
+	run, err := tc.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{TaskQueue: "metrics-test-emails"}, "SendOneEmail",
+		activities.Email{SubscriptionID: "subscription-metrics", Kind: "payment_failed", To: "ada@example.com", Name: "Ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); err == nil {
+		t.Error("the email was sent")
+	}
+
 	c := client.New(tc)
 	for acc, pm := range map[string]string{"metrics-paid": "pm_card_visa", "metrics-declined": "pm_card_chargeDeclined"} {
 		in := api.Input{AccountID: acc, Email: acc + "@example.com", StripeCustomerID: "cus_" + strings.ReplaceAll(acc, "-", "_"),
@@ -114,6 +149,9 @@ func TestScrapeAfterSubscriptionOnDevServer(t *testing.T) {
 		`subscriptions_charges_total\{` + strings.ReplaceAll(sdkTags, "%s", "succeeded") + `\} 1`,
 		`subscriptions_charged_minor_total\{` + strings.ReplaceAll(sdkTags, "%s", "succeeded") + `\} 995`,
 		`subscriptions_charges_total\{` + strings.ReplaceAll(sdkTags, "%s", "declined") + `\} [1-9]\d*`,
+		// The activity's, through activity.GetMetricsHandler.
+		`subscriptions_email_attempts_failed_total\{.*error_type="SendGridUnavailable",kind="payment_failed",.*workflow_type="SendOneEmail"\} 2`,
+		`subscriptions_emails_failed_total\{.*error_type="SendGridUnavailable",kind="payment_failed",.*workflow_type="SendOneEmail"\} 1`,
 		// Counted in visibility by the server.
 		`subscriptions_settlements_waiting 0`,
 		`# TYPE subscriptions_charges_total counter`,
