@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/withings-plus/subscriptions/api"
 	"github.com/withings-plus/subscriptions/client"
+	"github.com/withings-plus/subscriptions/config"
 )
 
 // dialer connects to Temporal; tests replace it.
@@ -26,6 +28,16 @@ func dial() (*client.Client, func(), error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return nil, nil, fmt.Errorf("temporal client options: %w", err)
+	}
+	// Payloads are encrypted as the worker encrypts them (config.PayloadKeysVar).
+	if os.Getenv(config.PayloadKeysVar) != "" || os.Getenv(config.PayloadEncryptionVar) != "" {
+		payload, err := config.PayloadFromEnv(os.LookupEnv)
+		if err != nil {
+			return nil, nil, err
+		}
+		if opts, err = payload.ClientOptions(opts); err != nil {
+			return nil, nil, err
+		}
 	}
 	tc, err := tclient.NewLazyClient(opts)
 	if err != nil {
