@@ -7,12 +7,18 @@
 // Stripe and SendGrid settings from STRIPE_SECRET_KEY, STRIPE_API_URL,
 // SENDGRID_API_KEY, SENDGRID_API_URL, EMAIL_FROM and SENDGRID_TEMPLATE_<KIND>.
 //
+// Payloads (the workflow's input, the activities' inputs and results, …)
+// and error messages are encrypted with the keys of
+// SUBSCRIPTIONS_PAYLOAD_KEYS (see config.PayloadKeysVar); it refuses to
+// start without them unless SUBSCRIPTIONS_PAYLOAD_ENCRYPTION=off.
+//
 // It serves Prometheus metrics (the SDK's and the workflow's business
 // counters) on /metrics, and /healthz and /livez for orchestrators, at
 // SUBSCRIPTIONS_METRICS_ADDRESS (default 127.0.0.1:9464; off: none).
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -38,12 +44,16 @@ func main() {
 
 func run() error {
 	cfg, err := config.WorkerFromEnv(os.LookupEnv)
-	if err != nil {
+	payload, perr := config.PayloadFromEnv(os.LookupEnv)
+	if err := errors.Join(err, perr); err != nil {
 		return err
 	}
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return fmt.Errorf("temporal client options: %w", err)
+	}
+	if opts, err = payload.ClientOptions(opts); err != nil {
+		return err
 	}
 	mcfg, err := config.MetricsFromEnv(os.LookupEnv)
 	if err != nil {
@@ -76,7 +86,10 @@ func run() error {
 		fatal <- err
 	}})
 	workflows.Register(w, activities.New(cfg, tc, nil))
-	logger.Info("worker starting", "taskQueue", api.TaskQueue, "config", cfg.String())
+	logger.Info("worker starting", "taskQueue", api.TaskQueue, "config", cfg.String(), "payloads", payload.String())
+	if payload.Off {
+		logger.Warn("payloads are written in clear: personal data is stored unencrypted in Temporal", "variable", config.PayloadEncryptionVar)
+	}
 	if err := w.Start(); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/withings-plus/subscriptions/api"
 	"github.com/withings-plus/subscriptions/client"
+	"github.com/withings-plus/subscriptions/codec"
 	"github.com/withings-plus/subscriptions/config"
 )
 
@@ -44,14 +45,21 @@ func TestWorkerEnv(t *testing.T) {
 	t.Setenv("EMAIL_FROM", "Other <other@example.com>")
 	t.Setenv("DEVSTACK_KEPT", "kept")
 	t.Setenv(config.MetricsAddressVar, "127.0.0.1:9464")
+	t.Setenv(config.PayloadKeysVar, "other=not-this-key")
+	t.Setenv(config.PayloadEncryptionVar, "off")
 	cfg := config.Worker{
 		StripeSecretKey: "sk_test_x", StripeAPIURL: "http://127.0.0.1:1",
 		SendGridAPIKey: "SG.x", SendGridAPIURL: "http://127.0.0.1:2",
 		EmailFrom: config.DefaultEmailFrom, SendGridSandbox: true,
 		Templates: map[string]string{"payment_receipt": "d-receipt"},
 	}
+	key, err := codec.GenerateKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := config.Payload{Keys: []codec.Key{key}}
 	env := map[string]string{}
-	for _, kv := range WorkerEnv("127.0.0.1:3", cfg) {
+	for _, kv := range WorkerEnv("127.0.0.1:3", cfg, payload) {
 		k, v, _ := strings.Cut(kv, "=")
 		if _, dup := env[k]; dup {
 			t.Errorf("%s set twice", k)
@@ -73,6 +81,10 @@ func TestWorkerEnv(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, cfg) {
 		t.Errorf("the worker reads %v, want %v", got, cfg)
+	}
+	gotPayload, err := config.PayloadFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil || !reflect.DeepEqual(gotPayload, payload) {
+		t.Errorf("the worker reads payload settings %v (%v), want %v", gotPayload, err, payload)
 	}
 }
 

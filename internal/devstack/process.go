@@ -38,17 +38,19 @@ func BuildWorker(ctx context.Context, dir string) (string, error) {
 }
 
 // WorkerEnv is the environment of a worker command that reaches the
-// Temporal frontend at address (namespace default) and Stripe and SendGrid
-// as cfg says. It is this process's environment without its Temporal,
-// Stripe, SendGrid and email variables, which could point the worker
-// elsewhere, plus the worker's own; the Temporal config file is none, and
-// the metrics server listens on a free loopback port.
-func WorkerEnv(address string, cfg config.Worker) []string {
+// Temporal frontend at address (namespace default), Stripe and SendGrid
+// as cfg says, and encrypts payloads as payload says. It is this process's
+// environment without its Temporal, Stripe, SendGrid, email and payload
+// encryption variables, which could point the worker elsewhere, plus the
+// worker's own; the Temporal config file is none, and the metrics server
+// listens on a free loopback port.
+func WorkerEnv(address string, cfg config.Worker, payload config.Payload) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		if !strings.HasPrefix(name, "TEMPORAL_") && !strings.HasPrefix(name, "STRIPE_") &&
-			!strings.HasPrefix(name, "SENDGRID_") && name != "EMAIL_FROM" && name != config.MetricsAddressVar {
+			!strings.HasPrefix(name, "SENDGRID_") && name != "EMAIL_FROM" && name != config.MetricsAddressVar &&
+			name != config.PayloadKeysVar && name != config.PayloadEncryptionVar {
 			env = append(env, kv)
 		}
 	}
@@ -70,7 +72,7 @@ func WorkerEnv(address string, cfg config.Worker) []string {
 			env = append(env, config.TemplateVar(kind)+"="+id)
 		}
 	}
-	return env
+	return append(env, payload.Env()...)
 }
 
 // ErrExited is returned by WorkerProcess.Kill when the worker was no longer

@@ -20,9 +20,13 @@ import (
 type ServerOptions struct {
 	Port     int
 	UIPort   int
-	Headless bool      // no web UI
-	DBFile   string    // persist to this SQLite file; empty: in memory
-	Log      io.Writer // the server's own output; nil discards it
+	Headless bool // no web UI
+	// UICodecEndpoint points the web UI at a codec server
+	// (--ui-codec-endpoint): the UI posts payloads to it to show them
+	// decoded. Empty: none.
+	UICodecEndpoint string
+	DBFile          string    // persist to this SQLite file; empty: in memory
+	Log             io.Writer // the server's own output; nil discards it
 }
 
 // Server is a running Temporal dev server. It can be stopped and started
@@ -62,6 +66,9 @@ func StartServer(ctx context.Context, cli string, opts ServerOptions) (*Server, 
 		args = append(args, "--headless")
 	} else {
 		args = append(args, "--ui-port", strconv.Itoa(opts.UIPort))
+		if opts.UICodecEndpoint != "" {
+			args = append(args, "--ui-codec-endpoint", opts.UICodecEndpoint)
+		}
 	}
 	if opts.DBFile != "" {
 		args = append(args, "--db-filename", opts.DBFile)

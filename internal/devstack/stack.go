@@ -20,7 +20,11 @@ import (
 )
 
 // Stack is a dev server, the Stripe and SendGrid stand-ins, and a worker
-// using them: the system under test of the integration tests.
+// using them: the system under test of the integration tests. Payloads are
+// encrypted (Payload): the worker writes them through the codec's data
+// converter, as the worker command does, and Client reads and writes them
+// through the codec at the gRPC level (DialWithCodec), so that tests see
+// them as an authorized operator does.
 type Stack struct {
 	Server *Server
 	Client client.Client
@@ -28,10 +32,14 @@ type Stack struct {
 	Mail   *mailsink.Server
 	// WorkerConfig points a worker at the stand-ins.
 	WorkerConfig config.Worker
+	// Payload is the key ring of the stack's worker, worker processes and
+	// Client (see StackOptions.Payload).
+	Payload config.Payload
 
-	mu     sync.Mutex
-	worker worker.Worker // the in-process worker; nil when stopped
-	stop   []func()
+	mu           sync.Mutex
+	worker       worker.Worker // the in-process worker; nil when stopped
+	workerClient client.Client // the in-process worker's, with the codec's converters
+	stop         []func()
 }
 
 // StackOptions configure StartStackWith. The zero value brings up what
@@ -45,6 +53,12 @@ type StackOptions struct {
 	DBFile string
 	// ServerLog receives the dev server's output; nil discards it.
 	ServerLog io.Writer
+	// Payload encrypts the stack's payloads. Zero: SUBSCRIPTIONS_PAYLOAD_KEYS
+	// (or SUBSCRIPTIONS_PAYLOAD_ENCRYPTION) from this process's environment
+	// if set; else a random key for this stack, which is also put in this
+	// process's environment so that clients configured from it (the
+	// starter's dial) use it, and later stacks of the process share it.
+	Payload config.Payload
 }
 
 // StartStack brings up a headless dev server (the CLI built on first use),
@@ -56,6 +70,10 @@ func StartStack(ctx context.Context, progress io.Writer) (*Stack, error) {
 // StartStackWith is StartStack with options.
 func StartStackWith(ctx context.Context, progress io.Writer, opts StackOptions) (*Stack, error) {
 	s := &Stack{Stripe: stripefake.New(), Mail: mailsink.New()}
+	var err error
+	if s.Payload, err = RunPayload(opts.Payload, true); err != nil {
+		return nil, err
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -87,10 +105,14 @@ func StartStackWith(ctx context.Context, progress io.Writer, opts StackOptions) 
 		SendGridAPIKey: "SG.stand-in", SendGridAPIURL: mailURL,
 		EmailFrom: config.DefaultEmailFrom,
 	}
-	if s.Client, err = client.Dial(client.Options{HostPort: s.Server.Address, Logger: QuietLogger{}}); err != nil {
-		return nil, fmt.Errorf("connect to the dev server: %w", err)
+	if s.Client, err = DialWithCodec(s.Server.Address, s.Payload); err != nil {
+		return nil, err
 	}
-	s.stop = append(s.stop, s.Client.Close, s.StopWorker)
+	s.stop = append(s.stop, s.Client.Close)
+	if s.workerClient, err = DialWorkerClient(s.Server.Address, s.Payload); err != nil {
+		return nil, err
+	}
+	s.stop = append(s.stop, s.workerClient.Close, s.StopWorker)
 	if !opts.NoWorker {
 		if err := s.StartWorker(); err != nil {
 			return nil, err
@@ -108,7 +130,7 @@ func (s *Stack) StartWorker() error {
 	if s.worker != nil {
 		return nil
 	}
-	w, err := StartWorker(s.Client, s.WorkerConfig)
+	w, err := StartWorker(s.workerClient, s.WorkerConfig)
 	if err != nil {
 		return err
 	}
@@ -131,16 +153,18 @@ func (s *Stack) StopWorker() {
 // not yet started, set to use the stack's server and stand-ins, and writing
 // its output to log. Stop stops it first.
 func (s *Stack) NewWorkerProcess(path string, log io.Writer) *WorkerProcess {
-	p := &WorkerProcess{Path: path, Env: WorkerEnv(s.Server.Address, s.WorkerConfig), Log: log}
+	p := &WorkerProcess{Path: path, Env: WorkerEnv(s.Server.Address, s.WorkerConfig, s.Payload), Log: log}
 	s.mu.Lock()
 	s.stop = append(s.stop, p.Stop)
 	s.mu.Unlock()
 	return p
 }
 
-// Env is the environment a process needs to reach the stack's server.
+// Env is the environment a process needs to reach the stack's server and
+// read its payloads (it holds the keys: never print it).
 func (s *Stack) Env() []string {
-	return append(os.Environ(), "TEMPORAL_ADDRESS="+s.Server.Address, "TEMPORAL_NAMESPACE=default")
+	env := append(os.Environ(), "TEMPORAL_ADDRESS="+s.Server.Address, "TEMPORAL_NAMESPACE=default")
+	return append(env, s.Payload.Env()...)
 }
 
 // Stop stops the worker processes, the in-process worker, the stand-ins and
