@@ -29,15 +29,14 @@ func dial() (*client.Client, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("temporal client options: %w", err)
 	}
-	// Payloads are encrypted as the worker encrypts them (config.PayloadKeysVar).
-	if os.Getenv(config.PayloadKeysVar) != "" || os.Getenv(config.PayloadEncryptionVar) != "" {
-		payload, err := config.PayloadFromEnv(os.LookupEnv)
-		if err != nil {
-			return nil, nil, err
-		}
-		if opts, err = payload.ClientOptions(opts); err != nil {
-			return nil, nil, err
-		}
+	// Payloads are encrypted as the worker encrypts them (config.PayloadKeysVar):
+	// without keys, only an explicit SUBSCRIPTIONS_PAYLOAD_ENCRYPTION=off dials.
+	payload, err := config.PayloadFromEnv(os.LookupEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts, err = payload.ClientOptions(opts); err != nil {
+		return nil, nil, err
 	}
 	tc, err := tclient.NewLazyClient(opts)
 	if err != nil {
