@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/withings-plus/subscriptions/codec"
+	"github.com/withings-plus/subscriptions/config"
 )
 
 // TestDemoWalksThePaths runs the README's run command for 30 seconds (60
@@ -18,8 +21,10 @@ func TestDemoWalksThePaths(t *testing.T) {
 	}
 	t.Setenv("STRIPE_SECRET_KEY", "")
 	t.Setenv("SENDGRID_API_KEY", "")
+	t.Setenv(config.PayloadKeysVar, "") // a key of its own for the run
+	t.Setenv(config.PayloadEncryptionVar, "")
 	var out bytes.Buffer
-	if err := run(context.Background(), options{speedup: 2 * 86400, demo: true, runFor: 30 * time.Second, metricsAddr: "127.0.0.1:0"}, &out); err != nil {
+	if err := run(context.Background(), options{speedup: 2 * 86400, demo: true, runFor: 30 * time.Second, metricsAddr: "127.0.0.1:0", inspect: inspectCodec}, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	text := out.String()
@@ -47,6 +52,13 @@ func TestDemoWalksThePaths(t *testing.T) {
 		if !strings.Contains(text, event) {
 			t.Errorf("output lacks %q", event)
 		}
+	}
+	if !regexp.MustCompile(`Codec server: http://127\.0\.0\.1:\d+ \(the UI decrypts payloads through it`).MatchString(text) ||
+		!strings.Contains(text, "Payload encryption: payloads encrypted with key run-") {
+		t.Error("the codec server and payload encryption are not announced")
+	}
+	if strings.Contains(text, codec.TokenPathPrefix) {
+		t.Error("the codec token is printed")
 	}
 	if !strings.Contains(text, "stopping: worker, stand-ins, dev server") {
 		t.Error("no clean stop")

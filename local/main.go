@@ -9,9 +9,14 @@
 // and idempotency keys, and a mail sink that prints what would have been
 // sent. With the keys it talks to Stripe's test mode and to SendGrid
 // (-sendgrid-sandbox: SendGrid validates without delivering).
+//
+// Payloads are encrypted with the keys of SUBSCRIPTIONS_PAYLOAD_KEYS, or a
+// random key for the run; a codec server on -codec-port decrypts them for
+// the UI, which is started pointed at it.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -38,17 +43,22 @@ import (
 
 type options struct {
 	port, uiPort int
-	speedup      float64
-	runFor       time.Duration
-	demo         bool
-	sandbox      bool
-	metricsAddr  string // host:port of /metrics, /healthz, /livez; "" or off: none
+	codecPort    int
+	// inspect, if set, looks at the running stack once the demo has run,
+	// before it stops (tests).
+	inspect     func(ctx context.Context, s runningStack) error
+	speedup     float64
+	runFor      time.Duration
+	demo        bool
+	sandbox     bool
+	metricsAddr string // host:port of /metrics, /healthz, /livez; "" or off: none
 }
 
 func main() {
 	var o options
 	flag.IntVar(&o.port, "port", 7233, "Temporal frontend port")
 	flag.IntVar(&o.uiPort, "ui-port", 8233, "Temporal web UI port")
+	flag.IntVar(&o.codecPort, "codec-port", 8234, "codec server port (it decrypts payloads for the web UI)")
 	flag.Float64Var(&o.speedup, "speedup", 2*86400, "demo test clock speed-up (subscription seconds per real second)")
 	flag.DurationVar(&o.runFor, "for", 0, "stop by itself after running this long, once the stack is up (0: run until Ctrl-C)")
 	flag.BoolVar(&o.demo, "demo", true, "run the demo subscriptions")
@@ -84,8 +94,35 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer serverLog.Close()
+	payload, err := devstack.RunPayload(config.Payload{}, false)
+	if err != nil {
+		return err
+	}
+	keysGenerated := os.Getenv(config.PayloadKeysVar) == "" && len(payload.Keys) > 0
+	if o.uiPort == 0 || o.codecPort == 0 { // the UI's port is the codec server's CORS origin
+		free, err := gotool.FreePorts(2)
+		if err != nil {
+			return err
+		}
+		o.uiPort, o.codecPort = cmp.Or(o.uiPort, free[0]), cmp.Or(o.codecPort, free[1])
+	}
+	var codecSrv *codecServer
+	c, err := payload.Codec()
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		if codecSrv, err = startCodecServer(c, payload, keysGenerated, o.codecPort, o.uiPort); err != nil {
+			return err
+		}
+		defer codecSrv.stop()
+	}
 	fmt.Fprintf(out, "starting the Temporal dev server on :%d (UI :%d; its log: %s)…\n", o.port, o.uiPort, serverLog.Name())
-	server, err := devstack.StartServer(ctx, cli, devstack.ServerOptions{Port: o.port, UIPort: o.uiPort, Log: serverLog})
+	sopts := devstack.ServerOptions{Port: o.port, UIPort: o.uiPort, Log: serverLog}
+	if codecSrv != nil {
+		sopts.UICodecEndpoint = codecSrv.Endpoint
+	}
+	server, err := devstack.StartServer(ctx, cli, sopts)
 	if err != nil {
 		return err
 	}
@@ -105,6 +142,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if mcfg.Enabled() {
 		handler = metrics.NewHandler(nil)
 		copts.MetricsHandler = handler
+	}
+	if copts, err = payload.ClientOptions(copts); err != nil {
+		return err
 	}
 	tc, err := tclient.Dial(copts)
 	if err != nil {
@@ -127,6 +167,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	defer w.Stop()
 	health.WorkerStarted()
 	fmt.Fprintf(out, "worker running (%s)\nTemporal UI: %s\n", cfg.String(), server.UIURL)
+	printCodec(out, payload, codecSrv, server.Address)
 	if health != nil {
 		fmt.Fprintf(out, "Prometheus metrics: %s (health: %s/healthz)\n", metricsURL, health.URL())
 	}
@@ -145,11 +186,37 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	} else {
 		<-ctx.Done()
 	}
-	fmt.Fprintln(out, "stopping: worker, stand-ins, dev server…")
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return nil
+		err = nil
 	}
+	if err == nil && o.inspect != nil {
+		err = o.inspect(context.Background(), runningStack{Address: server.Address, UIURL: server.UIURL, Codec: codecSrv})
+	}
+	fmt.Fprintln(out, "stopping: worker, stand-ins, dev server…")
 	return err
+}
+
+// runningStack is what run brought up.
+type runningStack struct {
+	Address string       // the Temporal frontend
+	UIURL   string       // the web UI
+	Codec   *codecServer // nil: payloads in clear
+}
+
+// printCodec says how payloads are encrypted and where the codec server is.
+func printCodec(out io.Writer, payload config.Payload, c *codecServer, address string) {
+	fmt.Fprintf(out, "Payload encryption: %s\n", payload.String())
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(out, "Codec server: %s (the UI decrypts payloads through it; its token", c.URL)
+	if os.Getenv(config.PayloadKeysVar) == "" {
+		fmt.Fprint(out, " and this run's key")
+	}
+	fmt.Fprintf(out, " in %s)\n", c.EnvFile)
+	fmt.Fprintf(out, "  starter:      . %s && TEMPORAL_ADDRESS=%s go run ./starter state --account demo-renewal\n", c.EnvFile, address)
+	fmt.Fprintf(out, "  temporal CLI: . %s && temporal workflow show --address %s -w subscription-demo-renewal --codec-endpoint %s --codec-auth \"Bearer $%s\"\n",
+		c.EnvFile, address, c.URL, config.CodecTokenVar)
 }
 
 // workerConfig reads the worker's settings from the environment, putting

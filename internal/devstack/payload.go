@@ -15,7 +15,7 @@ import (
 
 // RunPayload is the payload encryption of a local run: p if it is set
 // (keys, or encryption off), else what this process's environment says
-// (config.PayloadFromEnv) if either payload variable is set, else a fresh
+// (config.PayloadFromEnv) if either payload variable is set (not blank), else a fresh
 // random key for this run only. With export, a fresh key is also put in
 // this process's environment (config.PayloadKeysVar), so that clients
 // configured from it in this process (the starter's dial in its tests)
@@ -24,9 +24,7 @@ func RunPayload(p config.Payload, export bool) (config.Payload, error) {
 	if len(p.Keys) > 0 || p.Off {
 		return p, nil
 	}
-	_, keysSet := os.LookupEnv(config.PayloadKeysVar)
-	_, modeSet := os.LookupEnv(config.PayloadEncryptionVar)
-	if keysSet || modeSet {
+	if os.Getenv(config.PayloadKeysVar) != "" || os.Getenv(config.PayloadEncryptionVar) != "" {
 		return config.PayloadFromEnv(os.LookupEnv)
 	}
 	k, err := codec.GenerateKey("run-" + time.Now().UTC().Format("20060102T150405"))
