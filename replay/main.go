@@ -7,7 +7,8 @@
 //
 // Files are histories as `temporal workflow show --output json` writes them.
 // With --workflow-id the history is read from the server named by the SDK's
-// environment variables (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …). It exits
+// environment variables (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …). Encrypted
+// payloads are decoded with the keys of SUBSCRIPTIONS_PAYLOAD_KEYS. It exits
 // 0 when every history replays, 1 when one does not, 2 on a usage error.
 package main
 
@@ -16,13 +17,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/converter"
+	tlog "go.temporal.io/sdk/log"
 
+	"github.com/withings-plus/subscriptions/codec"
+	"github.com/withings-plus/subscriptions/config"
 	"github.com/withings-plus/subscriptions/workflows"
 )
 
@@ -59,11 +65,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	dc, err := dataConverter()
+	if err != nil {
+		fmt.Fprintln(stderr, "replay:", err)
+		return 2
+	}
 	failed := 0
 	for _, s := range sources {
 		h, err := s.load()
 		if err == nil {
-			err = workflows.Replay(h, nil)
+			err = workflows.Replay(h, dc, quiet) // the verdict below says what failed
 		}
 		if err != nil {
 			failed++
@@ -78,6 +89,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "all %d histories replay\n", len(sources))
 	return 0
+}
+
+// quiet discards the replayer's own logging (a stack trace per failure).
+var quiet = tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+// dataConverter decodes encrypted payloads with the keys of
+// SUBSCRIPTIONS_PAYLOAD_KEYS; without keys, histories must be in clear.
+func dataConverter() (converter.DataConverter, error) {
+	raw := os.Getenv(config.PayloadKeysVar)
+	if raw == "" {
+		return nil, nil
+	}
+	keys, err := config.ParsePayloadKeys(raw)
+	if err != nil {
+		return nil, err
+	}
+	c, err := codec.NewDecryptOnly(keys...)
+	if err != nil {
+		return nil, err
+	}
+	return codec.NewDataConverter(c), nil
 }
 
 func fromFile(name string) (*historypb.History, error) {

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/withings-plus/subscriptions/config"
 )
 
 func TestReplayVerdicts(t *testing.T) {
@@ -41,8 +43,45 @@ func TestReplayVerdicts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(config.PayloadKeysVar, "")
 			var out, errOut bytes.Buffer
 			if code := run(tc.args, &out, &errOut); code != tc.code || !strings.Contains(out.String()+errOut.String(), tc.want) {
+				t.Fatalf("exit %d, want %d; output %q %q", code, tc.code, out.String(), errOut.String())
+			}
+		})
+	}
+}
+
+func TestReplayEncryptedWithTheKeysFromTheEnvironment(t *testing.T) {
+	dir := filepath.Join("..", "workflows", "testdata", "encrypted")
+	b, err := os.ReadFile(filepath.Join(dir, "payload-keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ring []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			ring = append(ring, line)
+		}
+	}
+	ring = strings.Split(strings.Join(ring, ","), ",")
+	if len(ring) < 2 {
+		t.Fatalf("the test ring holds %d keys, want the rotated pair", len(ring))
+	}
+	file := filepath.Join(dir, "withdrawal-rotated.json")
+	for _, tc := range []struct {
+		name string
+		keys string
+		code int
+	}{
+		{"with the key ring", strings.Join(ring, ","), 0},
+		{"without keys", "", 1},
+		{"with the newest key only", ring[0], 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(config.PayloadKeysVar, tc.keys)
+			var out, errOut bytes.Buffer
+			if code := run([]string{file}, &out, &errOut); code != tc.code {
 				t.Fatalf("exit %d, want %d; output %q %q", code, tc.code, out.String(), errOut.String())
 			}
 		})

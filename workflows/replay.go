@@ -6,6 +6,7 @@ import (
 
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -14,13 +15,14 @@ import (
 
 // Replay replays a recorded history of the Subscription workflow against
 // this code, registered as the worker registers it. dc decodes its payloads
-// (nil: the SDK's default). A nil error means the code would carry the
-// recorded run on; an error names the first event it would not.
-func Replay(h *historypb.History, dc converter.DataConverter) error {
+// (nil: the SDK's default); logger nil is the SDK's default. A nil error
+// means the code would carry the recorded run on; an error names the first
+// event it would not.
+func Replay(h *historypb.History, dc converter.DataConverter, logger log.Logger) error {
 	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
 	if err != nil {
 		return fmt.Errorf("replayer: %w", err)
 	}
 	r.RegisterWorkflowWithOptions(WithWallClock(time.Now), workflow.RegisterOptions{Name: api.WorkflowType})
-	return r.ReplayWorkflowHistory(nil, h)
+	return r.ReplayWorkflowHistory(logger, h)
 }

@@ -8,16 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
-	"github.com/withings-plus/subscriptions/api"
 	"github.com/withings-plus/subscriptions/codec"
 	"github.com/withings-plus/subscriptions/config"
 )
@@ -126,10 +122,5 @@ func readHistory(t *testing.T, file string) *historypb.History {
 // replay replays h as the worker registers the workflow, decoding with dc;
 // logger nil is the SDK's default.
 func replay(h *historypb.History, dc converter.DataConverter, logger tlog.Logger) error {
-	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
-	if err != nil {
-		return err
-	}
-	r.RegisterWorkflowWithOptions(WithWallClock(time.Now), workflow.RegisterOptions{Name: api.WorkflowType})
-	return r.ReplayWorkflowHistory(logger, h)
+	return Replay(h, dc, logger)
 }
