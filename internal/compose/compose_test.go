@@ -180,10 +180,13 @@ func resolve(e envEntry, placeholder string) string {
 func workerReads(t *testing.T) map[string]bool {
 	t.Helper()
 	keys := map[string]bool{}
-	_, _ = config.WorkerFromEnv(func(k string) (string, bool) {
+	record := func(k string) (string, bool) {
 		keys[k] = true
 		return "", false
-	})
+	}
+	_, _ = config.WorkerFromEnv(record)
+	_, _ = config.PayloadFromEnv(record)
+	_, _ = config.MetricsFromEnv(record)
 	if len(keys) == 0 {
 		t.Fatal("config.WorkerFromEnv asked for no variable: the recording lookup no longer sees its reads")
 	}
