@@ -84,6 +84,14 @@ func TestTheUIShowsTheBusinessStory(t *testing.T) {
 	if len(timers) == 0 || !strings.HasPrefix(timers[0], "retry cycle 1 on ") {
 		t.Errorf("timer summaries %q", timers)
 	}
+	// What the UI shows besides payloads holds no personal data, even
+	// decrypted (payloads at rest are checked in internal/devstack).
+	shown := strings.Join(append(append([]string{decode(md.GetSummary()), decode(md.GetDetails()), wm.GetCurrentDetails()}, activities...), timers...), "\n")
+	for _, personal := range []string{in.Email, in.StripeCustomerID, in.PaymentMethodID, "@", "cus_", "pm_"} {
+		if strings.Contains(shown, personal) {
+			t.Errorf("the UI's summaries show %q", personal)
+		}
+	}
 }
 
 // history reads a running workflow's events so far.
