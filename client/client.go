@@ -6,17 +6,24 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
 
 	"github.com/withings-plus/subscriptions/api"
 )
 
 // Client drives subscriptions through a Temporal client.
+//
+// Every method fails with an *Error: a message for a person (no SDK error
+// types, no run IDs), what to do about it, and its Kind (not found, refused
+// by the rules, Temporal unavailable, other); the SDK's or the workflow's
+// error stays reachable with errors.As.
 //
 // Every method that sends a request sets the request's RequestedAt to the
 // client's clock (UTC, to the millisecond) when the caller left it zero: the
@@ -25,11 +32,19 @@ import (
 type Client struct {
 	tc  tclient.Client
 	now func() time.Time
+	// openingWait bounds how long State waits for a subscription that is
+	// still opening.
+	openingWait time.Duration
 }
+
+// OpeningWait is how long State waits, at most, for a subscription that is
+// still opening (deciding its trial from the account's earlier
+// subscriptions) to answer.
+const OpeningWait = 10 * time.Second
 
 // New wraps a connected Temporal client.
 func New(tc tclient.Client) *Client {
-	return &Client{tc: tc, now: time.Now}
+	return &Client{tc: tc, now: time.Now, openingWait: OpeningWait}
 }
 
 // Started identifies a started subscription workflow.
@@ -39,15 +54,15 @@ type Started struct {
 }
 
 // Start validates the input and starts the account's subscription. It fails
-// with the SDK's *serviceerror.WorkflowExecutionAlreadyStarted while the
-// account has a running subscription, and with an *api.InputError, before
-// anything is started, for an invalid input.
+// (KindRefused) with the SDK's *serviceerror.WorkflowExecutionAlreadyStarted
+// while the account has a running subscription, and with an *api.InputError,
+// before anything is started, for an invalid input.
 func (c *Client) Start(ctx context.Context, in api.Input) (Started, error) {
 	if len(in.Continued) > 0 {
-		return Started{}, &api.InputError{Field: "continued", Reason: "is set by the workflow itself, never by a caller"}
+		return Started{}, classify(ctx, "start", in.AccountID, &api.InputError{Field: "continued", Reason: "is set by the workflow itself, never by a caller"})
 	}
 	if err := in.Validate(in.StartTime(c.now())); err != nil {
-		return Started{}, err
+		return Started{}, classify(ctx, "start", in.AccountID, err)
 	}
 	run, err := c.tc.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{
 		ID:                                       api.WorkflowID(in.AccountID),
@@ -59,7 +74,7 @@ func (c *Client) Start(ctx context.Context, in api.Input) (Started, error) {
 		StaticDetails:                            StartDetails(in),
 	}, api.WorkflowType, in)
 	if err != nil {
-		return Started{}, fmt.Errorf("start subscription of account %s: %w", in.AccountID, err)
+		return Started{}, classify(ctx, "start", in.AccountID, err)
 	}
 	return Started{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
 }
@@ -76,7 +91,7 @@ func update[Res any](ctx context.Context, c *Client, accountID, name string, arg
 		err = h.Get(ctx, &res)
 	}
 	if err != nil {
-		return res, fmt.Errorf("%s subscription of account %s: %w", name, accountID, err)
+		return res, classify(ctx, name, accountID, err)
 	}
 	return res, nil
 }
@@ -112,7 +127,7 @@ func (c *Client) WithdrawWith(ctx context.Context, accountID string, req api.Wit
 // UpdatePaymentMethod replaces the card and charges everything outstanding with it.
 func (c *Client) UpdatePaymentMethod(ctx context.Context, accountID string, req api.UpdatePaymentMethodRequest) (api.UpdatePaymentMethodResult, error) {
 	if err := api.ValidPaymentMethodID(req.PaymentMethodID); err != nil {
-		return api.UpdatePaymentMethodResult{}, err
+		return api.UpdatePaymentMethodResult{}, classify(ctx, api.UpdatePaymentMethod, accountID, err)
 	}
 	req.RequestedAt = c.requestedAt(req.RequestedAt)
 	return update[api.UpdatePaymentMethodResult](ctx, c, accountID, api.UpdatePaymentMethod, req)
@@ -121,7 +136,7 @@ func (c *Client) UpdatePaymentMethod(ctx context.Context, accountID string, req 
 // ChangePlan switches plan at the next billing date.
 func (c *Client) ChangePlan(ctx context.Context, accountID string, req api.ChangePlanRequest) (api.ChangePlanResult, error) {
 	if err := api.ValidPlan(req.Plan); err != nil {
-		return api.ChangePlanResult{}, err
+		return api.ChangePlanResult{}, classify(ctx, api.UpdateChangePlan, accountID, err)
 	}
 	req.RequestedAt = c.requestedAt(req.RequestedAt)
 	return update[api.ChangePlanResult](ctx, c, accountID, api.UpdateChangePlan, req)
@@ -159,76 +174,62 @@ func (c *Client) SignalWithdrawWith(ctx context.Context, accountID string, req a
 }
 
 func (c *Client) signal(ctx context.Context, accountID, name string, arg any) error {
-	id := api.WorkflowID(accountID)
-	if err := c.tc.SignalWorkflow(ctx, id, "", name, arg); err != nil {
-		return fmt.Errorf("signal %s to subscription %s: %w", name, id, err)
+	if err := c.tc.SignalWorkflow(ctx, api.WorkflowID(accountID), "", name, arg); err != nil {
+		return classify(ctx, name+" signal", accountID, err)
 	}
 	return nil
 }
 
 // State reads the subscription's state: the query on a running workflow, or
-// the result of the latest run once it has ended.
+// the result of the latest run once it has ended. Right after Start the
+// subscription may still be opening (deciding its trial): State then asks
+// again, backing off, for up to OpeningWait (or until ctx is done), and
+// fails with KindUnavailable if it still cannot answer. The lists of the
+// state (payments, rejected) are empty rather than null.
 func (c *Client) State(ctx context.Context, accountID string) (api.State, error) {
-	var st api.State
 	id := api.WorkflowID(accountID)
-	v, err := c.tc.QueryWorkflow(ctx, id, "", api.QueryState)
-	if err == nil {
-		err = v.Get(&st)
-	}
-	if err != nil {
-		return st, fmt.Errorf("state of subscription %s: %w", id, err)
-	}
-	return st, nil
-}
-
-// Summary is one subscription as Temporal visibility lists it.
-type Summary struct {
-	WorkflowID       string     `json:"workflowId"`
-	RunID            string     `json:"runId"`
-	Execution        string     `json:"execution"` // Running, Completed, …
-	Status           string     `json:"status"`
-	AccountID        string     `json:"accountId"`
-	Plan             string     `json:"plan"`
-	AccessActive     bool       `json:"accessActive"`
-	NextChargeAt     *time.Time `json:"nextChargeAt"`
-	OutstandingMinor int64      `json:"outstandingMinor"`
-}
-
-// ListQuery builds the visibility query of List: subscriptions, with the
-// given status when it is not empty.
-func ListQuery(status string) (string, error) {
-	q := fmt.Sprintf("WorkflowType = '%s'", api.WorkflowType)
-	if status == "" {
-		return q, nil
-	}
-	switch status {
-	case api.StatusTrialing, api.StatusActive, api.StatusPastDue, api.StatusSuspended, api.StatusCanceling, api.StatusEnded:
-		return q + fmt.Sprintf(" AND %s = '%s'", api.SASubscriptionStatus, status), nil
-	}
-	return "", fmt.Errorf("unknown status %q (trialing, active, past_due, suspended, canceling or ended)", status)
-}
-
-// List lists subscriptions through Temporal visibility, newest first.
-func (c *Client) List(ctx context.Context, status string, limit int) ([]Summary, error) {
-	query, err := ListQuery(status)
-	if err != nil {
-		return nil, err
-	}
-	var out []Summary
-	var token []byte
+	giveUp := time.NewTimer(c.openingWait)
+	defer giveUp.Stop()
+	pause := 50 * time.Millisecond
 	for {
-		resp, err := c.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
-		if err != nil {
-			return nil, fmt.Errorf("list subscriptions (%s): %w", query, err)
+		var st api.State
+		v, err := c.tc.QueryWorkflow(ctx, id, "", api.QueryState)
+		if err == nil {
+			err = v.Get(&st)
 		}
-		for _, e := range resp.GetExecutions() {
-			out = append(out, summarize(e))
-			if limit > 0 && len(out) >= limit {
-				return out, nil
+		if err == nil {
+			if st.Payments == nil {
+				st.Payments = []api.Payment{}
 			}
+			if st.Rejected == nil {
+				st.Rejected = []api.Rejected{}
+			}
+			return st, nil
 		}
-		if token = resp.GetNextPageToken(); len(token) == 0 {
-			return out, nil
+		cerr := classify(ctx, "state", accountID, err)
+		var e *Error
+		if !errors.As(cerr, &e) || e.Kind != KindUnavailable || !opening(err) {
+			return api.State{}, cerr
 		}
+		wait := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return api.State{}, cerr
+		case <-giveUp.C:
+			wait.Stop()
+			e.Message += fmt.Sprintf(" after %s", c.openingWait)
+			return api.State{}, e
+		case <-wait.C:
+		}
+		pause = min(2*pause, time.Second)
 	}
+}
+
+// opening reports whether err is a subscription's refusal to answer because
+// it is still opening.
+func opening(err error) bool {
+	var queryErr *serviceerror.QueryFailed
+	var notReady *serviceerror.WorkflowNotReady
+	return errors.As(err, &notReady) || (errors.As(err, &queryErr) && strings.Contains(queryErr.Message, stillOpening))
 }

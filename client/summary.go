@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/converter"
 
@@ -30,9 +31,19 @@ func summarize(e *workflowpb.WorkflowExecutionInfo) Summary {
 	get(api.SAPlan, &s.Plan)
 	get(api.SAAccessActive, &s.AccessActive)
 	get(api.SAOutstandingMinor, &s.OutstandingMinor)
+	get(api.SASettlementStatus, &s.Settlement)
 	var next time.Time
 	if get(api.SANextChargeAt, &next) && !next.IsZero() {
 		s.NextChargeAt = &next
+	}
+	if e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		// A closed run's subscription has ended, also when it was stopped
+		// through Temporal with other search attributes.
+		s.Status, s.AccessActive, s.NextChargeAt = api.StatusEnded, false, nil
+		if e.GetCloseTime() != nil {
+			closed := e.GetCloseTime().AsTime()
+			s.ClosedAt = &closed
+		}
 	}
 	return s
 }

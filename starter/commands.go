@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,30 +46,66 @@ func dial() (*client.Client, func(), error) {
 	return client.New(tc), tc.Close, nil
 }
 
-// command is one subcommand: it declares its flags, then acts.
+// command is one subcommand: it declares its flags, then prepares what it
+// sends from them (a usage error sends nothing and needs no server).
 type command struct {
 	summary string
-	flags   func(fs *flag.FlagSet) func(ctx context.Context, c *client.Client, stdin io.Reader) (any, error)
+	flags   func(fs *flag.FlagSet) prepare
+	// offline: the command needs no connection to Temporal.
+	offline bool
 }
+
+// prepare reads the parsed flags (and standard input) into what to send.
+type prepare func(stdin io.Reader) (send, error)
+
+// send sends it; c is nil for an offline command.
+type send func(ctx context.Context, c *client.Client) (any, error)
 
 var errUsage = errors.New("usage")
 
+// Exit codes, as exitCodesHelp documents them.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitNotFound    = 3
+	exitRefused     = 4
+	exitUnavailable = 5
+)
+
+const exitCodesHelp = `exit codes:
+  0  done: the result is printed as JSON on standard output
+  1  any other failure: standard error says what happened
+  2  usage: unknown command, unknown, missing or malformed flag (nothing was sent)
+  3  not found: the account has no subscription (check --account and
+     TEMPORAL_NAMESPACE, or start it first)
+  4  refused by the rules, nothing changed: an invalid input or argument, an
+     update the subscription rejected (the message says why), a start while
+     the account's subscription runs, a request to a subscription that has
+     ended
+  5  unavailable: Temporal cannot be reached or gave no answer in time (check
+     TEMPORAL_ADDRESS and that a worker runs); a request that timed out may
+     still be applied: read the state before sending it again
+`
+
 func commands() map[string]command {
 	return map[string]command{
-		"start":                 {"start a subscription", startFlags},
-		"cancel":                {"cancel at the end of the paid period", cancelFlags},
-		"withdraw":              {"withdraw within 14 days, refunding every payment", withdrawFlags},
-		"update-payment-method": {"replace the card and collect what is outstanding", paymentMethodFlags},
-		"change-plan":           {"switch plan at the next billing date", changePlanFlags},
-		"price-change":          {"schedule a new price with at least 30 days' notice", priceChangeFlags},
-		"terminate":             {"end at once for a breach of the terms of use", terminateFlags},
-		"state":                 {"print the subscription's state", stateFlags},
-		"list":                  {"list subscriptions through Temporal visibility", listFlags},
+		"start":                 {"start a subscription", startFlags, false},
+		"cancel":                {"cancel at the end of the paid period", cancelFlags, false},
+		"withdraw":              {"withdraw within 14 days, refunding every payment", withdrawFlags, false},
+		"update-payment-method": {"replace the card and collect what is outstanding", paymentMethodFlags, false},
+		"change-plan":           {"switch plan at the next billing date", changePlanFlags, false},
+		"price-change":          {"schedule a new price with at least 30 days' notice", priceChangeFlags, false},
+		"terminate":             {"end at once for a breach of the terms of use", terminateFlags, false},
+		"state":                 {"print the subscription's state", stateFlags, false},
+		"list":                  {"list subscriptions through Temporal visibility, each once", listFlags, false},
+		"queries":               {"print the saved visibility queries, for the Temporal UI and CLI", queriesFlags, true},
 	}
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: starter <command> [flags]   (starter <command> --help for its flags)")
+	fmt.Fprintln(w)
 	cmds := commands()
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
@@ -78,67 +115,124 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-22s %s\n", n, cmds[n].summary)
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Temporal is reached through TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE")
+	fmt.Fprintln(w, "(default default) and the SDK's TLS and API key variables.")
+	fmt.Fprintln(w)
+	fmt.Fprint(w, exitCodesHelp)
 }
 
 // run executes one command line and returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, connect dialer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+		return exitUsage
 	}
-	cmd, ok := commands()[args[0]]
+	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		return exitOK
+	}
+	name := args[0]
+	cmd, ok := commands()[name]
 	if !ok {
-		fmt.Fprintf(stderr, "starter: unknown command %q\n", args[0])
+		fmt.Fprintf(stderr, "starter: unknown command %q\n\n", name)
 		usage(stderr)
-		return 2
+		return exitUsage
 	}
-	fs := flag.NewFlagSet("starter "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	act := cmd.flags(fs)
+	fs := flag.NewFlagSet("starter "+name, flag.ContinueOnError)
+	var parseOut strings.Builder
+	fs.SetOutput(&parseOut)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: starter %s [flags]\n  %s\n\nflags:\n", name, cmd.summary)
+		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output())
+		fmt.Fprint(fs.Output(), exitCodesHelp)
+	}
+	prep := cmd.flags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			fmt.Fprint(stdout, parseOut.String())
+			return exitOK
 		}
-		return 2
+		fmt.Fprint(stderr, parseOut.String())
+		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "starter %s: unexpected argument %q\n", args[0], fs.Arg(0))
-		return 2
+		fmt.Fprintf(stderr, "starter %s: unexpected argument %q; starter %s --help lists its flags\n", name, fs.Arg(0), name)
+		return exitUsage
 	}
-	c, closeFn, err := connect()
+	act, err := prep(stdin)
 	if err != nil {
-		fmt.Fprintf(stderr, "starter %s: %v\n", args[0], err)
-		return 1
+		return fail(stderr, name, err)
 	}
-	defer closeFn()
-	out, err := act(ctx, c, stdin)
-	if err != nil {
-		fmt.Fprintf(stderr, "starter %s: %v\n", args[0], err)
-		if errors.Is(err, errUsage) {
-			return 2
+	var c *client.Client
+	if !cmd.offline {
+		var closeFn func()
+		if c, closeFn, err = connect(); err != nil {
+			fmt.Fprintf(stderr, "starter %s: cannot connect to Temporal: %v; check the TEMPORAL_* environment variables\n", name, err)
+			return exitFailed
 		}
-		return 1
+		defer closeFn()
+	}
+	out, err := act(ctx, c)
+	if err != nil {
+		return fail(stderr, name, err)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(out); err != nil {
-		fmt.Fprintf(stderr, "starter %s: write output: %v\n", args[0], err)
-		return 1
+		fmt.Fprintf(stderr, "starter %s: write output: %v\n", name, err)
+		return exitFailed
 	}
-	return 0
+	return exitOK
 }
 
-func required(name, value string) error {
-	if strings.TrimSpace(value) == "" {
-		return fmt.Errorf("%w: --%s is required", errUsage, name)
+// fail prints why command name failed and returns its exit code.
+func fail(stderr io.Writer, name string, err error) int {
+	code := exitCode(err)
+	if code == exitUsage {
+		fmt.Fprintf(stderr, "starter %s: %v; starter %s --help lists its flags\n", name, err, name)
+	} else {
+		fmt.Fprintf(stderr, "starter %s: %v\n", name, err)
 	}
-	return nil
+	return code
 }
 
-func startFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
+// exitCode is the exit code of a command that failed with err.
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) {
+		return exitUsage
+	}
+	switch client.KindOf(err) {
+	case client.KindNotFound:
+		return exitNotFound
+	case client.KindRefused:
+		return exitRefused
+	case client.KindUnavailable:
+		return exitUnavailable
+	}
+	return exitFailed
+}
+
+// required is a usage error naming the flags, given as name and value
+// pairs, whose value is empty.
+func required(pairs ...string) error {
+	var missing []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if strings.TrimSpace(pairs[i+1]) == "" {
+			missing = append(missing, "--"+pairs[i])
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("%w: %s is required", errUsage, missing[0])
+	}
+	return fmt.Errorf("%w: %s and %s are required", errUsage, strings.Join(missing[:len(missing)-1], ", "), missing[len(missing)-1])
+}
+
+func startFlags(fs *flag.FlagSet) prepare {
 	var in api.Input
 	var inputFile, clockStart, dunning string
 	var speedup float64
@@ -156,12 +250,16 @@ func startFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reade
 	fs.StringVar(&clockStart, "test-clock-start", "", "run on a test clock starting at this RFC 3339 time")
 	fs.Float64Var(&speedup, "speedup", 1, "test clock speed-up (with --test-clock-start)")
 	fs.StringVar(&dunning, "dunning-days", "", "retry schedule after a decline, days after the due date (default 1,3,5,7)")
-	return func(ctx context.Context, c *client.Client, stdin io.Reader) (any, error) {
+	return func(stdin io.Reader) (send, error) {
 		if inputFile != "" {
 			if err := readInput(inputFile, stdin, &in); err != nil {
 				return nil, err
 			}
 		} else {
+			if err := required("account", in.AccountID, "email", in.Email,
+				"customer", in.StripeCustomerID, "payment-method", in.PaymentMethodID); err != nil {
+				return nil, err
+			}
 			if clockStart != "" {
 				in.TestClock = &api.TestClock{StartsAt: clockStart, Speedup: speedup}
 			}
@@ -171,7 +269,7 @@ func startFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reade
 			}
 			in.DunningDays = days
 		}
-		return c.Start(ctx, in)
+		return func(ctx context.Context, c *client.Client) (any, error) { return c.Start(ctx, in) }, nil
 	}
 }
 
@@ -215,12 +313,12 @@ func parseTimeFlag(name, value string) (time.Time, error) {
 	return t, nil
 }
 
-func cancelFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
+func cancelFlags(fs *flag.FlagSet) prepare {
 	account := accountFlag(fs)
 	reason := fs.String("reason", "", "why the customer cancels")
 	sig := fs.Bool("signal", false, "send the cancel signal (fire and forget) instead of the update")
 	requestedAt := requestedAtFlag(fs)
-	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
+	return func(io.Reader) (send, error) {
 		if err := required("account", *account); err != nil {
 			return nil, err
 		}
@@ -229,18 +327,20 @@ func cancelFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Read
 			return nil, err
 		}
 		req := api.CancelRequest{Reason: *reason, RequestedAt: at}
-		if *sig {
-			return map[string]string{"signaled": api.SignalCancel}, c.SignalCancel(ctx, *account, req)
-		}
-		return c.Cancel(ctx, *account, req)
+		return func(ctx context.Context, c *client.Client) (any, error) {
+			if *sig {
+				return map[string]string{"signaled": api.SignalCancel}, c.SignalCancel(ctx, *account, req)
+			}
+			return c.Cancel(ctx, *account, req)
+		}, nil
 	}
 }
 
-func withdrawFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
+func withdrawFlags(fs *flag.FlagSet) prepare {
 	account := accountFlag(fs)
 	sig := fs.Bool("signal", false, "send the withdraw signal (fire and forget) instead of the update")
 	requestedAt := requestedAtFlag(fs)
-	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
+	return func(io.Reader) (send, error) {
 		if err := required("account", *account); err != nil {
 			return nil, err
 		}
@@ -249,53 +349,62 @@ func withdrawFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Re
 			return nil, err
 		}
 		req := api.WithdrawRequest{RequestedAt: at}
-		if *sig {
-			return map[string]string{"signaled": api.SignalWithdraw}, c.SignalWithdrawWith(ctx, *account, req)
-		}
-		return c.WithdrawWith(ctx, *account, req)
+		return func(ctx context.Context, c *client.Client) (any, error) {
+			if *sig {
+				return map[string]string{"signaled": api.SignalWithdraw}, c.SignalWithdrawWith(ctx, *account, req)
+			}
+			return c.WithdrawWith(ctx, *account, req)
+		}, nil
 	}
 }
 
-func paymentMethodFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
+func paymentMethodFlags(fs *flag.FlagSet) prepare {
 	account := accountFlag(fs)
 	pm := fs.String("payment-method", "", "new card payment method, pm_… (required)")
 	requestedAt := requestedAtFlag(fs)
-	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
-		if err := errors.Join(required("account", *account), required("payment-method", *pm)); err != nil {
+	return func(io.Reader) (send, error) {
+		if err := required("account", *account, "payment-method", *pm); err != nil {
 			return nil, err
 		}
 		at, err := requestedAt()
 		if err != nil {
 			return nil, err
 		}
-		return c.UpdatePaymentMethod(ctx, *account, api.UpdatePaymentMethodRequest{PaymentMethodID: *pm, RequestedAt: at})
+		req := api.UpdatePaymentMethodRequest{PaymentMethodID: *pm, RequestedAt: at}
+		return func(ctx context.Context, c *client.Client) (any, error) {
+			return c.UpdatePaymentMethod(ctx, *account, req)
+		}, nil
 	}
 }
 
-func changePlanFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
+func changePlanFlags(fs *flag.FlagSet) prepare {
 	account := accountFlag(fs)
 	plan := fs.String("plan", "", "monthly or annual (required)")
 	requestedAt := requestedAtFlag(fs)
-	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
-		if err := errors.Join(required("account", *account), required("plan", *plan)); err != nil {
+	return func(io.Reader) (send, error) {
+		if err := required("account", *account, "plan", *plan); err != nil {
 			return nil, err
 		}
 		at, err := requestedAt()
 		if err != nil {
 			return nil, err
 		}
-		return c.ChangePlan(ctx, *account, api.ChangePlanRequest{Plan: *plan, RequestedAt: at})
+		req := api.ChangePlanRequest{Plan: *plan, RequestedAt: at}
+		return func(ctx context.Context, c *client.Client) (any, error) { return c.ChangePlan(ctx, *account, req) }, nil
 	}
 }
 
-func priceChangeFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
+func priceChangeFlags(fs *flag.FlagSet) prepare {
 	account := accountFlag(fs)
 	price := fs.Int64("price-minor", 0, "new price in minor units (required)")
 	effective := fs.String("effective-at", "", "RFC 3339 time from which the price applies, at least 30 days ahead (required)")
 	requestedAt := requestedAtFlag(fs)
-	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
-		if err := errors.Join(required("account", *account), required("effective-at", *effective)); err != nil {
+	return func(io.Reader) (send, error) {
+		if err := required("account", *account, "effective-at", *effective); err != nil {
 			return nil, err
+		}
+		if *price == 0 {
+			return nil, fmt.Errorf("%w: --price-minor is required", errUsage)
 		}
 		effectiveAt, err := parseTimeFlag("effective-at", *effective)
 		if err != nil {
@@ -305,47 +414,70 @@ func priceChangeFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io
 		if err != nil {
 			return nil, err
 		}
-		return c.SchedulePriceChange(ctx, *account, api.PriceChangeRequest{PriceMinor: *price, EffectiveAt: effectiveAt, RequestedAt: at})
+		req := api.PriceChangeRequest{PriceMinor: *price, EffectiveAt: effectiveAt, RequestedAt: at}
+		return func(ctx context.Context, c *client.Client) (any, error) {
+			return c.SchedulePriceChange(ctx, *account, req)
+		}, nil
 	}
 }
 
-func terminateFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
+func terminateFlags(fs *flag.FlagSet) prepare {
 	account := accountFlag(fs)
 	reason := fs.String("reason", "", "the breach of the terms of use (required)")
 	requestedAt := requestedAtFlag(fs)
-	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
-		if err := errors.Join(required("account", *account), required("reason", *reason)); err != nil {
+	return func(io.Reader) (send, error) {
+		if err := required("account", *account, "reason", *reason); err != nil {
 			return nil, err
 		}
 		at, err := requestedAt()
 		if err != nil {
 			return nil, err
 		}
-		return c.Terminate(ctx, *account, api.TerminateRequest{Reason: *reason, RequestedAt: at})
+		req := api.TerminateRequest{Reason: *reason, RequestedAt: at}
+		return func(ctx context.Context, c *client.Client) (any, error) { return c.Terminate(ctx, *account, req) }, nil
 	}
 }
 
-func stateFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
+func stateFlags(fs *flag.FlagSet) prepare {
 	account := accountFlag(fs)
-	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
+	return func(io.Reader) (send, error) {
 		if err := required("account", *account); err != nil {
 			return nil, err
 		}
-		return c.State(ctx, *account)
+		return func(ctx context.Context, c *client.Client) (any, error) { return c.State(ctx, *account) }, nil
 	}
 }
 
-func listFlags(fs *flag.FlagSet) func(context.Context, *client.Client, io.Reader) (any, error) {
-	status := fs.String("status", "", "only subscriptions with this status (trialing, active, past_due, suspended, canceling, ended)")
+func listFlags(fs *flag.FlagSet) prepare {
+	status := fs.String("status", "", "only subscriptions with this status: trialing, active, past_due, suspended, canceling, ended")
+	query := fs.String("query", "", "run this saved query (starter queries prints them): "+strings.Join(client.QueryNames(), ", "))
 	limit := fs.Int("limit", 100, "at most this many (0: all)")
-	return func(ctx context.Context, c *client.Client, _ io.Reader) (any, error) {
-		if _, err := client.ListQuery(*status); err != nil {
-			return nil, fmt.Errorf("%w: --status: %v", errUsage, err)
+	return func(io.Reader) (send, error) {
+		name := *query
+		switch {
+		case *status != "" && *query != "":
+			return nil, fmt.Errorf("%w: give --status or --query, not both", errUsage)
+		case *status != "":
+			if !slices.Contains(statuses, *status) {
+				return nil, fmt.Errorf("%w: --status: unknown status %q (%s)", errUsage, *status, strings.Join(statuses, ", "))
+			}
+			name = *status
 		}
-		list, err := c.List(ctx, *status, *limit)
-		if list == nil {
-			list = []client.Summary{}
+		if _, err := client.ListQuery(name); err != nil {
+			return nil, fmt.Errorf("%w: --query: %v", errUsage, err)
 		}
-		return list, err
+		if *limit < 0 {
+			return nil, fmt.Errorf("%w: --limit must be 0 (all) or more", errUsage)
+		}
+		return func(ctx context.Context, c *client.Client) (any, error) { return c.List(ctx, name, *limit) }, nil
+	}
+}
+
+// statuses are the values of --status.
+var statuses = []string{api.StatusTrialing, api.StatusActive, api.StatusPastDue, api.StatusSuspended, api.StatusCanceling, api.StatusEnded}
+
+func queriesFlags(*flag.FlagSet) prepare {
+	return func(io.Reader) (send, error) {
+		return func(context.Context, *client.Client) (any, error) { return client.Queries(), nil }, nil
 	}
 }

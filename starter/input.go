@@ -19,7 +19,7 @@ func readInput(path string, stdin io.Reader, in *api.Input) error {
 		b, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return fmt.Errorf("read input: %w", err)
+		return fmt.Errorf("%w: --input: %v", errUsage, err)
 	}
 	if err := json.Unmarshal(b, in); err != nil {
 		return fmt.Errorf("%w: --input: %v", errUsage, err)

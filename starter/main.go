@@ -1,9 +1,12 @@
 // Command starter starts subscriptions and sends them the contract's
-// requests through the typed client. Every command prints JSON on success,
-// a clear error on standard error otherwise, and exits non-zero on failure
-// (2 for a usage error). Every command that sends a request takes
-// --requested-at, the RFC 3339 time the request was made (default now), for
-// the workflow to judge it as of then.
+// requests through the typed client. Every command prints JSON on success;
+// on failure it prints on standard error what went wrong and what to do,
+// and exits with a code that says which kind of failure it was: 2 usage,
+// 3 not found (no subscription for the account), 4 refused by the rules
+// (nothing changed), 5 unavailable (Temporal unreachable or no answer in
+// time), 1 anything else (`starter --help` lists them). Every command that
+// sends a request takes --requested-at, the RFC 3339 time the request was
+// made (default now), for the workflow to judge it as of then.
 //
 //	starter start --account acc-1 --email ada@example.com --customer cus_1 --payment-method pm_card_visa --plan monthly --currency EUR --offer body-scan
 //	starter cancel --account acc-1 [--reason …] [--signal]
@@ -13,7 +16,8 @@
 //	starter price-change --account acc-1 --price-minor 1095 --effective-at 2027-03-01T00:00:00Z
 //	starter terminate --account acc-1 --reason "…"
 //	starter state --account acc-1
-//	starter list [--status past_due] [--limit 50]
+//	starter list [--status past_due | --query needs_attention] [--limit 50]
+//	starter queries
 //
 // It connects to Temporal with the SDK's standard environment variables
 // (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/withings-plus/subscriptions/api"
 	"github.com/withings-plus/subscriptions/client"
@@ -45,17 +50,133 @@ func TestUsageErrorsExitTwoWithoutAServer(t *testing.T) {
 		want string
 	}{
 		{nil, 2, "usage: starter <command>"},
-		{[]string{"--help"}, 0, "update-payment-method"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		{[]string{"cancel", "--help"}, 0, "-signal"},
 		{[]string{"cancel", "--bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"state", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"state"}, 2, "--account is required; starter state --help lists its flags"},
 		{[]string{"list", "--limit", "x"}, 2, "invalid value"},
+		{[]string{"list", "--limit", "-1"}, 2, "--limit must be 0 (all) or more"},
+		{[]string{"list", "--status", "sleeping"}, 2, `unknown status "sleeping"`},
+		{[]string{"list", "--status", "needs_attention"}, 2, `unknown status "needs_attention"`},
+		{[]string{"list", "--query", "sleeping"}, 2, `unknown list "sleeping"`},
+		{[]string{"list", "--status", "active", "--query", "all"}, 2, "not both"},
+		{[]string{"start"}, 2, "--account, --email, --customer and --payment-method are required"},
+		{[]string{"start", "--account", "acc-1", "--email", "a@example.com", "--customer", "cus_1"}, 2, "--payment-method is required"},
+		{[]string{"start", "--input", "/nonexistent/input.json"}, 2, "--input: open /nonexistent/input.json"},
+		{[]string{"start", "--input", "-"}, 2, "--input: unexpected end of JSON input"},
+		{[]string{"price-change", "--account", "acc-1", "--effective-at", "2027-01-01T00:00:00Z"}, 2, "--price-minor is required"},
+		{[]string{"change-plan", "--account", "acc-1"}, 2, "--plan is required"},
+		{[]string{"terminate"}, 2, "--account and --reason are required"},
 	} {
 		r := starter(t, noServer, "", tc.args...)
-		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
-			t.Errorf("starter %v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, r.code, r.stderr, tc.code, tc.want)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
+			t.Errorf("starter %v: exit %d, stdout %q, stderr %q; want exit %d mentioning %q", tc.args, r.code, r.stdout, r.stderr, tc.code, tc.want)
 		}
+	}
+}
+
+func TestHelpDocumentsTheExitCodes(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"cancel", "--help"}, {"list", "-h"}} {
+		r := starter(t, noServer, "", args...)
+		if r.code != 0 || r.stderr != "" {
+			t.Errorf("starter %v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+		for _, want := range []string{"exit codes:", "2  usage", "3  not found", "4  refused by the rules", "5  unavailable", "1  any other failure", "TEMPORAL_ADDRESS"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("starter %v does not say %q:\n%s", args, want, r.stdout)
+			}
+		}
+	}
+	if r := starter(t, noServer, "", "--help"); !strings.Contains(r.stdout, "update-payment-method") || !strings.Contains(r.stdout, "queries") {
+		t.Errorf("starter --help lists no commands:\n%s", r.stdout)
+	}
+	if r := starter(t, noServer, "", "cancel", "--help"); !strings.Contains(r.stdout, "-signal") {
+		t.Errorf("starter cancel --help lists no flags:\n%s", r.stdout)
+	}
+}
+
+func TestQueriesNeedNoServer(t *testing.T) {
+	r := starter(t, noServer, "", "queries")
+	var got []client.SavedQuery
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	mustJSON(t, r.stdout, &got)
+	if !slices.Equal(got, client.Queries()) {
+		t.Fatalf("printed %+v", got)
+	}
+}
+
+// failing answers every call with err.
+type failing struct {
+	tclient.Client
+	err error
+}
+
+func (f failing) UpdateWorkflow(context.Context, tclient.UpdateWorkflowOptions) (tclient.WorkflowUpdateHandle, error) {
+	return nil, f.err
+}
+
+func (f failing) SignalWorkflow(context.Context, string, string, string, any) error { return f.err }
+
+func (f failing) QueryWorkflow(context.Context, string, string, string, ...any) (converter.EncodedValue, error) {
+	return nil, f.err
+}
+
+func (f failing) ListWorkflow(context.Context, *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	return nil, f.err
+}
+
+func (f failing) ExecuteWorkflow(context.Context, tclient.StartWorkflowOptions, any, ...any) (tclient.WorkflowRun, error) {
+	return nil, f.err
+}
+
+func TestExitCodes(t *testing.T) {
+	const runID = "01a21290-b7f6-7bf3-b3a0-372ff450db01"
+	start := []string{"start", "--account", "acc-1", "--email", "a@example.com", "--customer", "cus_1", "--payment-method", "pm_card_visa"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		err  error
+		code int
+		want string
+	}{
+		{"no such subscription", []string{"state", "--account", "acc-1"},
+			serviceerror.NewNotFound("workflow not found for ID: subscription-acc-1"), 3, "no subscription for account acc-1"},
+		{"signal to no subscription", []string{"cancel", "--account", "acc-1", "--signal"},
+			serviceerror.NewNotFound("workflow not found for ID: subscription-acc-1"), 3, "start the subscription first"},
+		{"ended", []string{"withdraw", "--account", "acc-1"},
+			serviceerror.NewNotFound("workflow execution already completed"), 4, "withdrawal of account acc-1 refused: the subscription has ended"},
+		{"rejected update", []string{"update-payment-method", "--account", "acc-1", "--payment-method", "pm_sepa_debit_1"},
+			temporal.NewNonRetryableApplicationError("payment method pm_sepa_debit_1 not accepted: only card payment methods are accepted", "InvalidPaymentMethod", nil),
+			4, "payment method update of account acc-1 refused: payment method pm_sepa_debit_1 not accepted: only card payment methods are accepted\n"},
+		{"already started", start,
+			serviceerror.NewWorkflowExecutionAlreadyStarted("Workflow execution is already running. WorkflowId: subscription-acc-1, RunId: "+runID+".", "", runID),
+			4, "account acc-1 already has a running subscription"},
+		{"invalid input", append(slices.Clone(start), "--currency", "CHF"), nil, 4, `invalid currency: "CHF"`},
+		{"invalid argument", []string{"change-plan", "--account", "acc-1", "--plan", "weekly"}, nil, 4, `invalid plan: "weekly" is not a plan`},
+		{"unreachable", []string{"list"},
+			fmt.Errorf("failed reaching server: %w", serviceerror.NewUnavailable(`connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`)),
+			5, "cannot reach Temporal (dial tcp 127.0.0.1:1: connect: connection refused); check TEMPORAL_ADDRESS"},
+		{"no answer", []string{"terminate", "--account", "acc-1", "--reason", "fraud"}, context.DeadlineExceeded, 5, "read the state before sending it again"},
+		{"other", []string{"state", "--account", "acc-1"}, serviceerror.NewQueryFailed("panic: boom"), 1, "state of account acc-1: panic: boom"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			connect := func() (*client.Client, func(), error) { return client.New(failing{err: tc.err}), func() {}, nil }
+			r := starter(t, connect, "", tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d mentioning %q", r.code, r.stdout, r.stderr, tc.code, tc.want)
+			}
+			for _, leak := range []string{"(type:", "retryable", runID, "RunId"} {
+				if strings.Contains(r.stderr, leak) {
+					t.Errorf("stderr %q shows %q", r.stderr, leak)
+				}
+			}
+		})
+	}
+	r := starter(t, func() (*client.Client, func(), error) { return nil, nil, errors.New("bad TEMPORAL_TLS_CERT") }, "", "state", "--account", "acc-1")
+	if r.code != 1 || !strings.Contains(r.stderr, "cannot connect to Temporal: bad TEMPORAL_TLS_CERT; check the TEMPORAL_* environment variables") {
+		t.Errorf("connection failure: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 
@@ -189,12 +310,22 @@ func TestCommandsAgainstADevServer(t *testing.T) {
 	fails := func(code int, want string, args ...string) {
 		t.Helper()
 		r := starter(t, dial, "", args...)
-		if r.code != code || !strings.Contains(r.stderr, want) {
-			t.Fatalf("starter %v: exit %d, stderr %q; want exit %d mentioning %q", args, r.code, r.stderr, code, want)
+		if r.code != code || !strings.Contains(r.stderr, want) || r.stdout != "" {
+			t.Fatalf("starter %v: exit %d, stdout %q, stderr %q; want exit %d mentioning %q", args, r.code, r.stdout, r.stderr, code, want)
+		}
+		for _, leak := range []string{"(type:", "retryable:", "RunId", "WorkflowId"} {
+			if strings.Contains(r.stderr, leak) {
+				t.Fatalf("starter %v: stderr %q shows %q", args, r.stderr, leak)
+			}
 		}
 	}
 
-	fails(1, "invalid currency", "start", "--account", acc, "--email", "a@example.com", "--customer", "cus_1",
+	// Usage (2), not found (3), refused by the rules (4).
+	fails(2, "--email is required", "start", "--account", acc, "--customer", "cus_1", "--payment-method", "pm_card_visa")
+	fails(3, "no subscription for account "+acc, "state", "--account", acc)
+	fails(3, "no subscription for account "+acc, "cancel", "--account", acc)
+	fails(3, "start the subscription first", "withdraw", "--account", acc, "--signal")
+	fails(4, "invalid currency", "start", "--account", acc, "--email", "a@example.com", "--customer", "cus_1",
 		"--payment-method", "pm_card_visa", "--currency", "CHF")
 	var started client.Started
 	mustJSON(t, ok("start", "--account", acc, "--email", "a@example.com", "--customer", "cus_1",
@@ -203,34 +334,31 @@ func TestCommandsAgainstADevServer(t *testing.T) {
 	if started.WorkflowID != api.WorkflowID(acc) || started.RunID == "" {
 		t.Fatalf("started %+v", started)
 	}
-	fails(1, "already", "start", "--account", acc, "--email", "a@example.com", "--customer", "cus_1",
-		"--payment-method", "pm_card_visa")
-
+	// Right after start: the state, once the subscription has opened.
 	var st api.State
-	deadline := time.Now().Add(30 * time.Second)
-	for st.Status != api.StatusTrialing && time.Now().Before(deadline) {
-		r := starter(t, dial, "", "state", "--account", acc)
-		if r.code == 0 {
-			mustJSON(t, r.stdout, &st)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	stateJSON := ok("state", "--account", acc)
+	mustJSON(t, stateJSON, &st)
 	if st.Status != api.StatusTrialing || !st.TrialGranted || st.Offer != api.OfferBodyScan {
 		t.Fatalf("state %+v", st)
 	}
+	if !strings.Contains(stateJSON, `"rejected": []`) || !strings.Contains(stateJSON, `"payments": []`) {
+		t.Fatalf("state lists are not []: %s", stateJSON)
+	}
+	fails(4, "account "+acc+" already has a running subscription", "start", "--account", acc, "--email", "a@example.com", "--customer", "cus_1",
+		"--payment-method", "pm_card_visa")
 
 	var plan api.ChangePlanResult
 	mustJSON(t, ok("change-plan", "--account", acc, "--plan", "annual"), &plan)
 	if !plan.EffectiveAt.Equal(*st.TrialEndsAt) {
 		t.Fatalf("plan change effective %s, trial ends %s", plan.EffectiveAt, st.TrialEndsAt)
 	}
-	fails(1, "30 days", "price-change", "--account", acc, "--price-minor", "1295", "--effective-at", st.Now.Add(24*time.Hour).Format(time.RFC3339))
+	fails(4, "30 days", "price-change", "--account", acc, "--price-minor", "1295", "--effective-at", st.Now.Add(24*time.Hour).Format(time.RFC3339))
 	fails(2, "--effective-at", "price-change", "--account", acc, "--price-minor", "1295", "--effective-at", "tomorrow")
-	fails(1, "only card", "update-payment-method", "--account", acc, "--payment-method", "pm_sepa_debit_1")
+	fails(4, "only card", "update-payment-method", "--account", acc, "--payment-method", "pm_sepa_debit_1")
 	fails(2, "--reason is required", "terminate", "--account", acc)
 
 	var listed []client.Summary
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for len(listed) == 0 && time.Now().Before(deadline) {
 		mustJSON(t, ok("list", "--status", "trialing"), &listed)
 		time.Sleep(200 * time.Millisecond)
@@ -254,7 +382,16 @@ func TestCommandsAgainstADevServer(t *testing.T) {
 	if err := stack.Client.GetWorkflow(context.Background(), started.WorkflowID, "").Get(context.Background(), &final); err != nil || final.EndReason != api.EndWithdrawn {
 		t.Fatalf("workflow result %+v %v", final.EndReason, err)
 	}
-	fails(1, "signal cancel to subscription "+started.WorkflowID, "cancel", "--account", acc, "--signal")
+	fails(4, "cancel signal of account "+acc+" refused: the subscription has ended", "cancel", "--account", acc, "--signal")
+	fails(4, "withdrawal of account "+acc+" refused: the subscription has ended", "withdraw", "--account", acc)
+	mustJSON(t, ok("state", "--account", acc), &final)
+	if final.Status != api.StatusEnded || final.Rejected == nil {
+		t.Fatalf("state after the end %+v", final)
+	}
+
+	// Unavailable (5).
+	t.Setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")
+	fails(5, "cannot reach Temporal (dial tcp 127.0.0.1:1", "state", "--account", acc)
 }
 
 func mustJSON(t *testing.T, s string, v any) {
