@@ -169,7 +169,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if !cmd.offline {
 		var closeFn func()
 		if c, closeFn, err = connect(); err != nil {
-			fmt.Fprintf(stderr, "starter %s: cannot connect to Temporal: %v; check the TEMPORAL_* environment variables\n", name, err)
+			// The connection's settings are wrong (dial says which): the
+			// lazy client reaches no server before the first call.
+			fmt.Fprintf(stderr, "starter %s: cannot set up the Temporal client: %v\n", name, err)
 			return exitFailed
 		}
 		defer closeFn()

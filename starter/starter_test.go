@@ -175,7 +175,7 @@ func TestExitCodes(t *testing.T) {
 		})
 	}
 	r := starter(t, func() (*client.Client, func(), error) { return nil, nil, errors.New("bad TEMPORAL_TLS_CERT") }, "", "state", "--account", "acc-1")
-	if r.code != 1 || !strings.Contains(r.stderr, "cannot connect to Temporal: bad TEMPORAL_TLS_CERT; check the TEMPORAL_* environment variables") {
+	if r.code != 1 || !strings.Contains(r.stderr, "starter state: cannot set up the Temporal client: bad TEMPORAL_TLS_CERT\n") {
 		t.Errorf("connection failure: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
