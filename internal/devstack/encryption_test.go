@@ -205,7 +205,7 @@ func TestPayloadsEncryptedAtRestAndKeyRotation(t *testing.T) {
 
 	// The history replays with the rotated ring, not with the new key alone.
 	rotated, _ := after.Codec()
-	if err := workflows.Replay(h, codec.NewDataConverter(rotated)); err != nil {
+	if err := workflows.Replay(h, codec.NewDataConverter(rotated), nil); err != nil {
 		t.Errorf("the history does not replay with the rotated ring: %v", err)
 	}
 	newOnly, _ := codec.New(keys[0])
