@@ -26,6 +26,10 @@ const (
 
 	QueryState = "state"
 
+	// StillOpening is the state query's error while the subscription opens
+	// (deciding its trial): the typed client waits on it.
+	StillOpening = "the subscription is still opening"
+
 	// ErrTypeInvalidInput is the application error type of a workflow that
 	// failed because its input was invalid.
 	ErrTypeInvalidInput = "InvalidInput"

@@ -83,7 +83,7 @@ func KindOf(err error) Kind {
 
 // stillOpening is the state query's refusal while the workflow has not yet
 // decided how the subscription opens (its eligibility look-up).
-const stillOpening = "still opening"
+const stillOpening = api.StillOpening
 
 // opLabels name each request as a person would.
 var opLabels = map[string]string{

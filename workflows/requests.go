@@ -37,7 +37,7 @@ type request struct {
 func (w *run) registerHandlers(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, api.QueryState, func() (api.State, error) {
 		if w.sub == nil {
-			return api.State{}, errors.New("the subscription is still opening")
+			return api.State{}, errors.New(api.StillOpening)
 		}
 		return w.state(ctx, w.queryNow(ctx)), nil
 	}); err != nil {
