@@ -54,12 +54,13 @@ func (w *run) details() string {
 	if s.AccessActive() {
 		access = "on"
 	}
-	fmt.Fprintf(&b, ", access %s\n\n- plan: %s, %s\n- cycle: %d\n", access, s.Plan, billing.FormatMoney(s.PriceAt(s.Plan, s.NextDue()), s.Currency), s.Cycle)
+	fmt.Fprintf(&b, ", access %s\n\n", access)
+	if owed := s.Outstanding(); owed > 0 { // first: what ops act on
+		fmt.Fprintf(&b, "- outstanding: %s (%s)\n", billing.FormatMoney(owed, s.Currency), openCycles(s))
+	}
+	fmt.Fprintf(&b, "- plan: %s, %s\n- cycle: %d\n", s.Plan, billing.FormatMoney(s.PriceAt(s.Plan, s.NextDue()), s.Currency), s.Cycle)
 	if at, ok := s.NextChargeAt(); ok {
 		fmt.Fprintf(&b, "- next charge: %s\n", at.UTC().Format(time.DateOnly))
-	}
-	if owed := s.Outstanding(); owed > 0 {
-		fmt.Fprintf(&b, "- outstanding: %s (cycles %v)\n", billing.FormatMoney(owed, s.Currency), openCycles(s))
 	}
 	if st := s.Settlement(); st != "" {
 		fmt.Fprintf(&b, "- settlement: %s, %s still to refund\n", st, billing.FormatMoney(s.PendingRefund(), s.Currency))
@@ -67,10 +68,14 @@ func (w *run) details() string {
 	return b.String()
 }
 
-func openCycles(s *billing.Subscription) []int {
-	out := make([]int, 0, len(s.Open))
+// openCycles names the unpaid cycles: "cycle 1", "cycles 1, 2".
+func openCycles(s *billing.Subscription) string {
+	names := make([]string, 0, len(s.Open))
 	for _, d := range s.Open {
-		out = append(out, d.Cycle)
+		names = append(names, fmt.Sprint(d.Cycle))
 	}
-	return out
+	if len(names) == 1 {
+		return "cycle " + names[0]
+	}
+	return "cycles " + strings.Join(names, ", ")
 }
