@@ -132,6 +132,28 @@ func (w Worker) String() string {
 		redact(w.StripeSecretKey), w.StripeAPIURL, redact(w.SendGridAPIKey), w.SendGridAPIURL, w.EmailFrom, strings.Join(kinds, " "))
 }
 
+// LogAttrs describes w as key, value pairs for a structured log line, the
+// secrets redacted: what a person reading the worker's log needs.
+func (w Worker) LogAttrs() []any {
+	kinds := make([]string, 0, len(w.Templates))
+	for k := range w.Templates {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	stripeURL, sendgridURL := w.StripeAPIURL, w.SendGridAPIURL
+	if stripeURL == "" {
+		stripeURL = "https://api.stripe.com (default)"
+	}
+	if sendgridURL == "" {
+		sendgridURL = "https://api.sendgrid.com (default)"
+	}
+	return []any{
+		"stripeAPI", stripeURL, "stripeKey", redact(w.StripeSecretKey),
+		"sendgridAPI", sendgridURL, "sendgridKey", redact(w.SendGridAPIKey), "sendgridSandbox", w.SendGridSandbox,
+		"emailFrom", w.EmailFrom, "dynamicTemplates", strings.Join(kinds, ","),
+	}
+}
+
 // GoString is String, so %#v redacts the secrets too.
 func (w Worker) GoString() string { return w.String() }
 

@@ -109,3 +109,22 @@ func TestTemplateVar(t *testing.T) {
 		t.Errorf("EmailKinds has %d kinds", n)
 	}
 }
+
+func TestLogAttrsRedactSecrets(t *testing.T) {
+	w := Worker{StripeSecretKey: "sk_test_supersecret123", SendGridAPIKey: "SG.supersecret.456", EmailFrom: "Withings+ <no-reply@example.com>",
+		Templates: map[string]string{"payment_receipt": "d-1"}}
+	line := fmt.Sprint(w.LogAttrs()...)
+	for _, secret := range []string{"supersecret123", "supersecret.456"} {
+		if strings.Contains(line, secret) {
+			t.Fatalf("log attributes hold a secret: %s", line)
+		}
+	}
+	for _, want := range []string{"https://api.stripe.com (default)", "payment_receipt", "no-reply@example.com"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log attributes lack %q: %s", want, line)
+		}
+	}
+	if strings.Contains(line, "config.Worker{") {
+		t.Errorf("log attributes are a struct dump: %s", line)
+	}
+}

@@ -86,7 +86,7 @@ func run() error {
 		fatal <- err
 	}})
 	workflows.Register(w, activities.New(cfg, tc, nil))
-	logger.Info("worker starting", "taskQueue", api.TaskQueue, "config", cfg.String(), "payloads", payload.String())
+	logger.Info("worker starting", append([]any{"taskQueue", api.TaskQueue, "payloadKeys", payload.String()}, cfg.LogAttrs()...)...)
 	if payload.Off {
 		logger.Warn("payloads are written in clear: personal data is stored unencrypted in Temporal", "variable", config.PayloadEncryptionVar)
 	}
