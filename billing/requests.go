@@ -230,7 +230,7 @@ func (s *Subscription) SchedulePriceChangeNotified(requested, notified time.Time
 	if err := s.CheckPriceChange(requested, req); err != nil {
 		return api.PriceChangeResult{}, err
 	}
-	plan, from := s.FirstBillingOnOrAfter(later(req.EffectiveAt, notified.Add(PriceNotice)))
+	plan, from := s.FirstBillingOnOrAfter(Later(req.EffectiveAt, notified.Add(PriceNotice)))
 	c := api.PriceChange{Plan: plan, PriceMinor: req.PriceMinor, AppliesFrom: from, NotifiedAt: notified}
 	kept := s.PriceChanges[:0]
 	for _, p := range s.PriceChanges {
@@ -242,7 +242,8 @@ func (s *Subscription) SchedulePriceChangeNotified(requested, notified time.Time
 	return api.PriceChangeResult{AppliesFrom: from}, nil
 }
 
-func later(a, b time.Time) time.Time {
+// Later is the later of a and b.
+func Later(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b
 	}

@@ -260,10 +260,10 @@ func (w *run) requestTimeAs(ctx workflow.Context, arg any, validating bool) (tim
 				requested.UTC().Format(time.RFC3339), real.UTC().Format(time.RFC3339))
 		}
 		if requested.Before(real) {
-			real = later(requested, real.Add(-maxRequestAge))
+			real = billing.Later(requested, real.Add(-maxRequestAge))
 		}
 	}
-	return later(w.clock.Now(real), w.handled), nil
+	return billing.Later(w.clock.Now(real), w.handled), nil
 }
 
 // requestedAtChange names the marker with which a run that follows rules 0
@@ -364,7 +364,7 @@ func (w *run) execute(ctx workflow.Context, r *request) {
 			}
 		}
 	}
-	at = later(at, w.handled) // what was handled meanwhile comes first
+	at = billing.Later(at, w.handled) // what was handled meanwhile comes first
 	if r.err == nil {
 		w.handled = at
 		r.result, r.err = w.apply(ctx, r.arg, at)
@@ -393,7 +393,7 @@ func (w *run) apply(ctx workflow.Context, arg any, now time.Time) (any, error) {
 	case api.PriceChangeRequest:
 		notified := now
 		if w.rules >= 1 || w.changes[requestedAtChange] {
-			notified = later(now, w.now(ctx)) // when the notice email goes out
+			notified = billing.Later(now, w.now(ctx)) // when the notice email goes out
 		}
 		res, err := w.sub.SchedulePriceChangeNotified(now, notified, req)
 		if err == nil {

@@ -257,7 +257,7 @@ func (w *run) settleAfterEnd(ctx workflow.Context) (api.State, error) {
 // onEvent handles the next thing that fell due on the subscription's clock.
 func (w *run) onEvent(ctx workflow.Context, ev billing.Event) {
 	defer w.changed(ctx, w.snapshot())
-	w.handled = later(w.handled, ev.At)
+	w.handled = billing.Later(w.handled, ev.At)
 	switch ev.Kind {
 	case billing.EventCharge:
 		w.cycles++
@@ -435,7 +435,7 @@ func (w *run) readyToContinueAsNew(ctx workflow.Context) bool {
 // continueAsNew hands the whole state, signals received so far included, to a new run.
 func (w *run) continueAsNew(ctx workflow.Context) error {
 	// Everything until now was handled: nothing is due, no request waits.
-	state, err := json.Marshal(carried{Sub: w.sub, Clock: w.clock, Runs: w.runs + 1, Handled: later(w.handled, w.now(ctx))})
+	state, err := json.Marshal(carried{Sub: w.sub, Clock: w.clock, Runs: w.runs + 1, Handled: billing.Later(w.handled, w.now(ctx))})
 	if err != nil {
 		return fmt.Errorf("encode carried state: %w", err)
 	}
@@ -449,16 +449,9 @@ func (w *run) continueAsNew(ctx workflow.Context) error {
 func (w *run) queryNow(ctx workflow.Context) time.Time {
 	real := workflow.Now(ctx)
 	if w.wall != nil {
-		real = later(real, w.wall())
+		real = billing.Later(real, w.wall())
 	}
 	return w.clock.Now(real)
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
 
 // now is the subscription's clock.
