@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/withings-plus/subscriptions/config"
+	"github.com/withings-plus/subscriptions/internal/testkeys"
 )
 
 func TestReplayVerdicts(t *testing.T) {
@@ -53,22 +54,14 @@ func TestReplayVerdicts(t *testing.T) {
 }
 
 func TestReplayEncryptedWithTheKeysFromTheEnvironment(t *testing.T) {
-	dir := filepath.Join("..", "workflows", "testdata", "encrypted")
-	b, err := os.ReadFile(filepath.Join(dir, "payload-keys"))
+	ring, err := testkeys.Ring()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ring []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			ring = append(ring, line)
-		}
-	}
-	ring = strings.Split(strings.Join(ring, ","), ",")
 	if len(ring) < 2 {
 		t.Fatalf("the test ring holds %d keys, want the rotated pair", len(ring))
 	}
-	file := filepath.Join(dir, "withdrawal-rotated.json")
+	file := filepath.Join(testkeys.Dir(), "withdrawal-rotated.json")
 	for _, tc := range []struct {
 		name string
 		keys string

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	historypb "go.temporal.io/api/history/v1"
@@ -15,7 +14,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/withings-plus/subscriptions/codec"
-	"github.com/withings-plus/subscriptions/config"
+	"github.com/withings-plus/subscriptions/internal/testkeys"
 )
 
 // TestReplayRecordedHistories replays every history recorded under
@@ -84,17 +83,7 @@ func TestReplayEncryptedHistories(t *testing.T) {
 // testCodec is the codec of the committed test keys of testdata/encrypted.
 func testCodec(t *testing.T) *codec.Codec {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "encrypted", "payload-keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ring []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			ring = append(ring, line)
-		}
-	}
-	keys, err := config.ParsePayloadKeys(strings.Join(ring, ","))
+	keys, err := testkeys.Keys()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -27,27 +26,18 @@ import (
 	"github.com/withings-plus/subscriptions/client"
 	"github.com/withings-plus/subscriptions/codec"
 	"github.com/withings-plus/subscriptions/config"
+	"github.com/withings-plus/subscriptions/internal/testkeys"
 	"github.com/withings-plus/subscriptions/workflows"
 )
 
 // encryptedDir holds the encrypted histories the workflows package replays,
 // and the test keys they are encrypted with.
-var encryptedDir = filepath.Join("..", "..", "workflows", "testdata", "encrypted")
+var encryptedDir = testkeys.Dir()
 
 // testKeys reads the committed test key ring: replay-2 (current), replay-1.
 func testKeys(t *testing.T) []codec.Key {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(encryptedDir, "payload-keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ring []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			ring = append(ring, line)
-		}
-	}
-	keys, err := config.ParsePayloadKeys(strings.Join(ring, ","))
+	keys, err := testkeys.Keys()
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("test keys: %v", err)
 	}
