@@ -53,8 +53,9 @@ type Worker struct {
 }
 
 // WorkerFromEnv reads a Worker through lookup (os.LookupEnv in production).
-// Blank values count as unset. The error names every missing or invalid
-// variable, never a value.
+// Blank values count as unset. With a live Stripe key (see LiveMode),
+// STRIPE_API_URL and SENDGRID_API_URL must be https. The error names every
+// missing or invalid variable, never a value.
 func WorkerFromEnv(lookup func(string) (string, bool)) (Worker, error) {
 	get := func(name string) string {
 		v, _ := lookup(name)
@@ -101,9 +102,9 @@ func WorkerFromEnv(lookup func(string) (string, bool)) (Worker, error) {
 		errs = append(errs, fmt.Errorf("missing required environment variables: %s", strings.Join(missing, ", ")))
 	}
 	if w.StripeAPIURL != "" {
-		errs = append(errs, checkURL("STRIPE_API_URL", w.StripeAPIURL))
+		errs = append(errs, checkURL("STRIPE_API_URL", w.StripeAPIURL, w.LiveMode()))
 	}
-	errs = append(errs, checkURL("SENDGRID_API_URL", w.SendGridAPIURL))
+	errs = append(errs, checkURL("SENDGRID_API_URL", w.SendGridAPIURL, w.LiveMode()))
 	if _, err := mail.ParseAddress(w.EmailFrom); err != nil {
 		errs = append(errs, fmt.Errorf("EMAIL_FROM is not an email address such as %q: %w", DefaultEmailFrom, err))
 	}
@@ -113,15 +114,45 @@ func WorkerFromEnv(lookup func(string) (string, bool)) (Worker, error) {
 	return w, nil
 }
 
-func checkURL(name, raw string) error {
+// checkURL checks the URL of variable name: absolute http(s), and https
+// when the worker holds a live Stripe key. The error never shows the URL,
+// which may carry credentials.
+func checkURL(name, raw string, live bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("%s must be an absolute http(s) URL", name)
 	}
+	if live && u.Scheme != "https" {
+		return fmt.Errorf("%s must be https with a live Stripe key (sk_live_…, rk_live_…): a live key is never sent in clear text", name)
+	}
 	return nil
 }
 
-// String describes w with its secrets redacted.
+// LiveMode reports whether w charges with a live Stripe key: a secret key
+// sk_live_… or a restricted key rk_live_…. A live worker talks to Stripe
+// and SendGrid over https only, and refuses to run a subscription on a test
+// clock.
+func (w Worker) LiveMode() bool { return LiveStripeKey(w.StripeSecretKey) }
+
+// displayURL is raw as it may be shown: its user information (a key, a
+// password) replaced by REDACTED, its query string and fragment dropped.
+func displayURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "[unparsable URL]"
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	return u.String()
+}
+
+// String describes w with its secrets redacted, and its URLs without their
+// user information and query string.
 func (w Worker) String() string {
 	kinds := make([]string, 0, len(w.Templates))
 	for k := range w.Templates {
@@ -129,26 +160,32 @@ func (w Worker) String() string {
 	}
 	sort.Strings(kinds)
 	return fmt.Sprintf("config.Worker{StripeSecretKey:%s StripeAPIURL:%q SendGridAPIKey:%s SendGridAPIURL:%q EmailFrom:%q Templates:[%s]}",
-		redact(w.StripeSecretKey), w.StripeAPIURL, redact(w.SendGridAPIKey), w.SendGridAPIURL, w.EmailFrom, strings.Join(kinds, " "))
+		redact(w.StripeSecretKey), displayURL(w.StripeAPIURL), redact(w.SendGridAPIKey), displayURL(w.SendGridAPIURL), w.EmailFrom, strings.Join(kinds, " "))
 }
 
 // LogAttrs describes w as key, value pairs for a structured log line, the
-// secrets redacted: what a person reading the worker's log needs.
+// secrets redacted and the URLs shown as String shows them: what a person
+// reading the worker's log needs, starting with the Stripe mode (live or
+// test).
 func (w Worker) LogAttrs() []any {
 	kinds := make([]string, 0, len(w.Templates))
 	for k := range w.Templates {
 		kinds = append(kinds, k)
 	}
 	sort.Strings(kinds)
-	stripeURL, sendgridURL := w.StripeAPIURL, w.SendGridAPIURL
+	stripeURL, sendgridURL := displayURL(w.StripeAPIURL), displayURL(w.SendGridAPIURL)
 	if stripeURL == "" {
 		stripeURL = "https://api.stripe.com (default)"
 	}
 	if sendgridURL == "" {
 		sendgridURL = "https://api.sendgrid.com (default)"
 	}
+	mode := StripeModeTest
+	if w.LiveMode() {
+		mode = StripeModeLive
+	}
 	return []any{
-		"stripeAPI", stripeURL, "stripeKey", redact(w.StripeSecretKey),
+		"stripeMode", mode, "stripeAPI", stripeURL, "stripeKey", redact(w.StripeSecretKey),
 		"sendgridAPI", sendgridURL, "sendgridKey", redact(w.SendGridAPIKey), "sendgridSandbox", w.SendGridSandbox,
 		"emailFrom", w.EmailFrom, "dynamicTemplates", strings.Join(kinds, ","),
 	}

@@ -57,6 +57,32 @@ func TestWorkerFromEnv(t *testing.T) {
 		{name: "nothing set", env: map[string]string{}, wantErr: []string{"STRIPE_SECRET_KEY, SENDGRID_API_KEY"}},
 		{name: "blank stripe key", env: with("STRIPE_SECRET_KEY", "  "), wantErr: []string{"missing required environment variables: STRIPE_SECRET_KEY"}, notErr: []string{"SENDGRID_API_KEY"}},
 		{name: "missing sendgrid key", env: map[string]string{"STRIPE_SECRET_KEY": "sk_test_abc"}, wantErr: []string{"SENDGRID_API_KEY"}, notErr: []string{"sk_test_abc"}},
+		{name: "live key over https", env: with("STRIPE_SECRET_KEY", "sk_live_abc", "STRIPE_API_URL", "https://stripe.internal:8443/",
+			"SENDGRID_API_URL", "HTTPS://mail.internal"), want: func(t *testing.T, w Worker) {
+			if !w.LiveMode() || w.StripeAPIURL != "https://stripe.internal:8443" {
+				t.Errorf("live worker = %#v, LiveMode %v", w, w.LiveMode())
+			}
+		}},
+		{name: "live key, default urls", env: with("STRIPE_SECRET_KEY", "rk_live_abc"), want: func(t *testing.T, w Worker) {
+			if !w.LiveMode() {
+				t.Error("rk_live_ key is not live")
+			}
+		}},
+		{name: "test key over http", env: with("STRIPE_API_URL", "http://localhost:12111", "SENDGRID_API_URL", "http://localhost:9000"),
+			want: func(t *testing.T, w Worker) {
+				if w.LiveMode() {
+					t.Error("sk_test_ key is live")
+				}
+			}},
+		{name: "live key, stripe over http", env: with("STRIPE_SECRET_KEY", "sk_live_topsecret", "STRIPE_API_URL", "http://proxy:pw1234@stripe.internal/?token=q9"),
+			wantErr: []string{"STRIPE_API_URL must be https", "never sent in clear text"},
+			notErr:  []string{"SENDGRID_API_URL", "topsecret", "pw1234", "q9", "stripe.internal"}},
+		{name: "live restricted key, sendgrid over http", env: with("STRIPE_SECRET_KEY", "rk_live_topsecret", "SENDGRID_API_URL", "HTTP://mail.internal"),
+			wantErr: []string{"SENDGRID_API_URL must be https", "never sent in clear text"},
+			notErr:  []string{"STRIPE_API_URL", "topsecret", "mail.internal"}},
+		{name: "live key, both over http", env: with("STRIPE_SECRET_KEY", "sk_live_topsecret", "STRIPE_API_URL", "http://localhost:12111",
+			"SENDGRID_API_URL", "http://localhost:9000"),
+			wantErr: []string{"STRIPE_API_URL must be https", "SENDGRID_API_URL must be https"}, notErr: []string{"topsecret", "localhost"}},
 		{name: "bad urls and from", env: with("STRIPE_API_URL", "localhost:12111", "SENDGRID_API_URL", "ftp://x", "EMAIL_FROM", "not an address"),
 			wantErr: []string{"STRIPE_API_URL", "SENDGRID_API_URL", "EMAIL_FROM"}, notErr: []string{"sk_test_abc", "SG.xyz"}},
 	}
@@ -126,5 +152,43 @@ func TestLogAttrsRedactSecrets(t *testing.T) {
 	}
 	if strings.Contains(line, "config.Worker{") {
 		t.Errorf("log attributes are a struct dump: %s", line)
+	}
+}
+
+func TestWorkerURLsShownWithoutCredentials(t *testing.T) {
+	w := Worker{StripeSecretKey: "sk_live_abc", StripeAPIURL: "https://user:pass@stripe.internal/x?key=abc#frag",
+		SendGridAPIKey: "SG.xyz", SendGridAPIURL: "https://apikey@mail.internal/v3?api_key=def", EmailFrom: DefaultEmailFrom}
+	for name, out := range map[string]string{"String": w.String(), "GoString": fmt.Sprintf("%#v", w), "LogAttrs": fmt.Sprint(w.LogAttrs()...)} {
+		for _, leak := range []string{"user", "pass", "apikey", "key=", "abc", "def", "frag", "?"} {
+			if strings.Contains(out, leak) {
+				t.Errorf("%s shows %q: %s", name, leak, out)
+			}
+		}
+		for _, want := range []string{"https://REDACTED@stripe.internal/x", "https://REDACTED@mail.internal/v3"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s lacks %q: %s", name, want, out)
+			}
+		}
+	}
+	if line := fmt.Sprintln(w.LogAttrs()...); !strings.Contains(line, "stripeMode live ") {
+		t.Errorf("log attributes lack the live mode: %s", line)
+	}
+	if s := fmt.Sprintln((Worker{StripeAPIURL: "http://a b", SendGridAPIURL: "http://localhost:9000"}).LogAttrs()...); !strings.Contains(s, "[unparsable URL]") ||
+		!strings.Contains(s, "http://localhost:9000") || strings.Contains(s, "a b") || !strings.Contains(s, "stripeMode test ") {
+		t.Errorf("log attributes: %s", s)
+	}
+}
+
+func TestLiveStripeKey(t *testing.T) {
+	for key, want := range map[string]bool{
+		"sk_live_abc": true, "rk_live_abc": true, " sk_live_abc ": true,
+		"sk_test_abc": false, "rk_test_abc": false, "pk_live_abc": false, "sk_live": false, "": false, "sk_LIVE_abc": false,
+	} {
+		if got := LiveStripeKey(key); got != want {
+			t.Errorf("LiveStripeKey(%q) = %v, want %v", key, got, want)
+		}
+		if got := (Worker{StripeSecretKey: strings.TrimSpace(key)}).LiveMode(); got != want {
+			t.Errorf("Worker{StripeSecretKey: %q}.LiveMode() = %v, want %v", key, got, want)
+		}
 	}
 }
