@@ -35,6 +35,22 @@ type Client struct {
 	// openingWait bounds how long State waits for a subscription that is
 	// still opening.
 	openingWait time.Duration
+	// liveStripe: the deployment charges with a live Stripe key, so Start
+	// refuses test clocks.
+	liveStripe bool
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// LiveStripe declares that the deployment charges with a live Stripe key
+// (config.StripeLiveMode says so from STRIPE_MODE or STRIPE_SECRET_KEY):
+// Start then refuses an input with a test clock, before anything is
+// started, with an *api.InputError on testClock (KindRefused). A worker
+// holding a live key refuses such a subscription too; the client says so
+// before it is started.
+func LiveStripe() Option {
+	return func(c *Client) { c.liveStripe = true }
 }
 
 // OpeningWait is how long State waits, at most, for a subscription that is
@@ -42,10 +58,17 @@ type Client struct {
 // subscriptions) to answer.
 const OpeningWait = 10 * time.Second
 
-// New wraps a connected Temporal client.
-func New(tc tclient.Client) *Client {
-	return &Client{tc: tc, now: time.Now, openingWait: OpeningWait}
+// New wraps a connected Temporal client, configured by opts (LiveStripe).
+func New(tc tclient.Client, opts ...Option) *Client {
+	c := &Client{tc: tc, now: time.Now, openingWait: OpeningWait}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
 }
+
+// liveTestClock is the reason a test clock is refused under LiveStripe.
+const liveTestClock = "is refused: this deployment charges with a live Stripe key; test clocks are for test mode only"
 
 // Started identifies a started subscription workflow.
 type Started struct {
@@ -56,10 +79,14 @@ type Started struct {
 // Start validates the input and starts the account's subscription. It fails
 // (KindRefused) with the SDK's *serviceerror.WorkflowExecutionAlreadyStarted
 // while the account has a running subscription, and with an *api.InputError,
-// before anything is started, for an invalid input.
+// before anything is started, for an invalid input, or for a test clock
+// under LiveStripe.
 func (c *Client) Start(ctx context.Context, in api.Input) (Started, error) {
 	if len(in.Continued) > 0 {
 		return Started{}, classify(ctx, "start", in.AccountID, &api.InputError{Field: "continued", Reason: "is set by the workflow itself, never by a caller"})
+	}
+	if c.liveStripe && in.TestClock != nil {
+		return Started{}, classify(ctx, "start", in.AccountID, &api.InputError{Field: "testClock", Reason: liveTestClock})
 	}
 	if err := in.Validate(in.StartTime(c.now())); err != nil {
 		return Started{}, classify(ctx, "start", in.AccountID, err)
