@@ -22,10 +22,11 @@ import (
 	"github.com/withings-plus/subscriptions/config"
 )
 
-// dialer connects to Temporal; tests replace it.
-type dialer func() (*client.Client, func(), error)
+// dialer connects to Temporal, returning the client and what closes it;
+// tests replace it.
+type dialer func() (tclient.Client, func(), error)
 
-func dial() (*client.Client, func(), error) {
+func dial() (tclient.Client, func(), error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return nil, nil, fmt.Errorf("temporal client options: %w", err)
@@ -43,7 +44,22 @@ func dial() (*client.Client, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to temporal: %w", err)
 	}
-	return client.New(tc), tc.Close, nil
+	return tc, tc.Close, nil
+}
+
+// clientOptions are the typed client's options for the deployment that
+// lookup (os.LookupEnv) describes: client.LiveStripe when it charges with a
+// live Stripe key (config.StripeLiveMode: STRIPE_MODE, or the prefix of
+// STRIPE_SECRET_KEY), so that start refuses test clocks.
+func clientOptions(lookup func(string) (string, bool)) ([]client.Option, error) {
+	live, err := config.StripeLiveMode(lookup)
+	if err != nil {
+		return nil, err
+	}
+	if live {
+		return []client.Option{client.LiveStripe()}, nil
+	}
+	return nil, nil
 }
 
 // command is one subcommand: it declares its flags, then prepares what it
@@ -75,7 +91,8 @@ const (
 
 const exitCodesHelp = `exit codes:
   0  done: the result is printed as JSON on standard output
-  1  any other failure: standard error says what happened
+  1  any other failure: standard error says what happened, e.g. a wrong
+     setting in the environment (TEMPORAL_*, STRIPE_MODE; nothing was sent)
   2  usage: unknown command, unknown, missing or malformed flag (nothing was sent)
   3  not found: the account has no subscription (check --account and
      TEMPORAL_NAMESPACE, or start it first)
@@ -118,6 +135,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Temporal is reached through TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE")
 	fmt.Fprintln(w, "(default default) and the SDK's TLS and API key variables.")
+	fmt.Fprintln(w, "STRIPE_MODE=live (or a live STRIPE_SECRET_KEY, sk_live_… or rk_live_…) refuses test clocks.")
 	fmt.Fprintln(w)
 	fmt.Fprint(w, exitCodesHelp)
 }
@@ -167,14 +185,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	var c *client.Client
 	if !cmd.offline {
-		var closeFn func()
-		if c, closeFn, err = connect(); err != nil {
+		opts, err := clientOptions(os.LookupEnv)
+		if err != nil {
+			fmt.Fprintf(stderr, "starter %s: %v\n", name, err)
+			return exitFailed
+		}
+		tc, closeFn, err := connect()
+		if err != nil {
 			// The connection's settings are wrong (dial says which): the
 			// lazy client reaches no server before the first call.
 			fmt.Fprintf(stderr, "starter %s: cannot set up the Temporal client: %v\n", name, err)
 			return exitFailed
 		}
 		defer closeFn()
+		c = client.New(tc, opts...)
 	}
 	out, err := act(ctx, c)
 	if err != nil {

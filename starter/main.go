@@ -20,7 +20,11 @@
 //	starter queries
 //
 // It connects to Temporal with the SDK's standard environment variables
-// (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …).
+// (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, …). STRIPE_MODE=live, or a live
+// STRIPE_SECRET_KEY (sk_live_…, rk_live_…) without STRIPE_MODE, says the
+// deployment charges real cards: start then refuses a test clock (exit 4)
+// before anything is started. A STRIPE_MODE other than live or test, or one
+// that disagrees with STRIPE_SECRET_KEY, is a configuration error (exit 1).
 package main
 
 import (

@@ -39,7 +39,7 @@ func starter(t *testing.T, connect dialer, stdin string, args ...string) result 
 	return result{code, out.String(), errOut.String()}
 }
 
-func noServer() (*client.Client, func(), error) {
+func noServer() (tclient.Client, func(), error) {
 	return nil, nil, fmt.Errorf("no server in this test")
 }
 
@@ -162,7 +162,7 @@ func TestExitCodes(t *testing.T) {
 		{"other", []string{"state", "--account", "acc-1"}, serviceerror.NewQueryFailed("panic: boom"), 1, "state of account acc-1: panic: boom"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			connect := func() (*client.Client, func(), error) { return client.New(failing{err: tc.err}), func() {}, nil }
+			connect := func() (tclient.Client, func(), error) { return failing{err: tc.err}, func() {}, nil }
 			r := starter(t, connect, "", tc.args...)
 			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d mentioning %q", r.code, r.stdout, r.stderr, tc.code, tc.want)
@@ -174,7 +174,7 @@ func TestExitCodes(t *testing.T) {
 			}
 		})
 	}
-	r := starter(t, func() (*client.Client, func(), error) { return nil, nil, errors.New("bad TEMPORAL_TLS_CERT") }, "", "state", "--account", "acc-1")
+	r := starter(t, func() (tclient.Client, func(), error) { return nil, nil, errors.New("bad TEMPORAL_TLS_CERT") }, "", "state", "--account", "acc-1")
 	if r.code != 1 || !strings.Contains(r.stderr, "starter state: cannot set up the Temporal client: bad TEMPORAL_TLS_CERT\n") {
 		t.Errorf("connection failure: exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -197,6 +197,21 @@ func (f *fakeTemporal) SignalWorkflow(_ context.Context, _, _, name string, arg 
 	f.names, f.args = append(f.names, name), append(f.args, arg)
 	return nil
 }
+
+// ExecuteWorkflow records a start as the update "start" with the input.
+func (f *fakeTemporal) ExecuteWorkflow(_ context.Context, o tclient.StartWorkflowOptions, _ any, args ...any) (tclient.WorkflowRun, error) {
+	f.names, f.args = append(f.names, "start"), append(f.args, args...)
+	return startedRun{id: o.ID}, nil
+}
+
+// startedRun is the run of a started workflow.
+type startedRun struct {
+	tclient.WorkflowRun
+	id string
+}
+
+func (r startedRun) GetID() string    { return r.id }
+func (r startedRun) GetRunID() string { return "run-1" }
 
 // completed is an update handle whose result is the zero value.
 type completed struct{}
@@ -252,7 +267,7 @@ func TestRequestedAtFlag(t *testing.T) {
 		for _, fl := range flags {
 			t.Run(cmd.name+" "+fl.name, func(t *testing.T) {
 				fake := &fakeTemporal{}
-				connect := func() (*client.Client, func(), error) { return client.New(fake), func() {}, nil }
+				connect := func() (tclient.Client, func(), error) { return fake, func() {}, nil }
 				before := time.Now().Truncate(time.Millisecond)
 				r := starter(t, connect, "", append(slices.Clone(cmd.args), fl.flags...)...)
 				after := time.Now()
@@ -276,10 +291,67 @@ func TestRequestedAtFlag(t *testing.T) {
 		}
 		t.Run(cmd.name+" not a time", func(t *testing.T) {
 			fake := &fakeTemporal{}
-			connect := func() (*client.Client, func(), error) { return client.New(fake), func() {}, nil }
+			connect := func() (tclient.Client, func(), error) { return fake, func() {}, nil }
 			r := starter(t, connect, "", append(slices.Clone(cmd.args), "--requested-at", "yesterday")...)
 			if r.code != 2 || !strings.Contains(r.stderr, `--requested-at: "yesterday" is not an RFC 3339 time`) || len(fake.names) != 0 {
 				t.Fatalf("exit %d, stderr %q, sent %v; want a usage error naming --requested-at and nothing sent", r.code, r.stderr, fake.names)
+			}
+		})
+	}
+}
+
+func TestLiveStripeModeRefusesTestClocks(t *testing.T) {
+	start := []string{"start", "--account", "acc-1", "--email", "a@example.com", "--customer", "cus_1", "--payment-method", "pm_card_visa"}
+	withClock := append(slices.Clone(start), "--test-clock-start", "2026-01-31T09:00:00Z", "--speedup", "3600")
+	const clockInput = `{"accountId":"acc-1","email":"a@example.com","stripeCustomerId":"cus_1","paymentMethodId":"pm_card_visa",
+		"plan":"monthly","currency":"EUR","testClock":{"startsAt":"2026-01-31T09:00:00Z","speedup":3600}}`
+	for _, tc := range []struct {
+		name      string
+		mode, key string // STRIPE_MODE, STRIPE_SECRET_KEY; blank is unset
+		stdin     string
+		args      []string
+		code      int
+		want      string // in stderr
+		started   bool
+		noConnect bool // the configuration error comes before the connection
+		notStderr string
+	}{
+		{name: "live, test clock", mode: "live", args: withClock, code: 4,
+			want: "start of account acc-1 refused: invalid testClock: is refused: this deployment charges with a live Stripe key; test clocks are for test mode only"},
+		{name: "live, test clock in the input", mode: "live", stdin: clockInput, args: []string{"start", "--input", "-"}, code: 4, want: "invalid testClock"},
+		{name: "live key, test clock", key: "rk_live_topsecret", args: withClock, code: 4, want: "invalid testClock", notStderr: "topsecret"},
+		{name: "live, real clock", mode: "live", args: start, started: true},
+		{name: "test, test clock", mode: "test", args: withClock, started: true},
+		{name: "test key, test clock", key: "sk_test_abc", args: withClock, started: true},
+		{name: "unknown mode", mode: "prod", args: withClock, code: 1, want: `starter start: STRIPE_MODE must be "live" or "test"`, noConnect: true, notStderr: "prod"},
+		{name: "unknown mode, state", mode: "prod", args: []string{"state", "--account", "acc-1"}, code: 1, want: "STRIPE_MODE must be", noConnect: true},
+		{name: "test mode, live key", mode: "test", key: "sk_live_topsecret", args: withClock, code: 1,
+			want: "STRIPE_MODE is test but STRIPE_SECRET_KEY is a live key", noConnect: true, notStderr: "topsecret"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("STRIPE_MODE", tc.mode)
+			t.Setenv("STRIPE_SECRET_KEY", tc.key)
+			fake := &fakeTemporal{}
+			connected := false
+			connect := func() (tclient.Client, func(), error) { connected = true; return fake, func() {}, nil }
+			r := starter(t, connect, tc.stdin, tc.args...)
+			if tc.started {
+				if r.code != 0 || len(fake.names) != 1 || fake.names[0] != "start" {
+					t.Fatalf("exit %d, stderr %q, sent %v; want one start", r.code, r.stderr, fake.names)
+				}
+				return
+			}
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d mentioning %q", r.code, r.stdout, r.stderr, tc.code, tc.want)
+			}
+			if len(fake.names) != 0 {
+				t.Errorf("sent %v, want nothing started", fake.names)
+			}
+			if tc.noConnect && connected {
+				t.Error("connected to Temporal despite the configuration error")
+			}
+			if tc.notStderr != "" && strings.Contains(r.stderr, tc.notStderr) {
+				t.Errorf("stderr %q shows %q", r.stderr, tc.notStderr)
 			}
 		})
 	}
@@ -297,6 +369,9 @@ func TestCommandsAgainstADevServer(t *testing.T) {
 	// The real dialer, configured by the SDK's environment variables.
 	t.Setenv("TEMPORAL_ADDRESS", stack.Server.Address)
 	t.Setenv("TEMPORAL_NAMESPACE", "default")
+	// Test mode, whatever the environment says: the start runs on a test clock.
+	t.Setenv("STRIPE_MODE", "")
+	t.Setenv("STRIPE_SECRET_KEY", "")
 	acc := fmt.Sprintf("cli-%d", rand.IntN(1_000_000))
 
 	ok := func(args ...string) string {
