@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/language"
 )
@@ -31,6 +33,14 @@ const (
 // MaxInstallAge is how far in the past installedAt may lie when a
 // subscription starts: the length of the withdrawal period.
 const MaxInstallAge = 14 * 24 * time.Hour
+
+// MaxNameLength bounds Input.Name, the customer's display name, in
+// characters (Unicode code points, not bytes): 256, far above any real
+// person's name, so that a value that is not a name (a pasted text, an
+// address list) is refused instead of landing in a mail header. The email
+// activity cuts a longer name, carried by a subscription started before
+// the bound, to this length.
+const MaxNameLength = 256
 
 // MaxDunningRetries bounds the number of retries a dunning schedule may hold.
 const MaxDunningRetries = 10
@@ -165,6 +175,9 @@ func (in *Input) Validate(now time.Time) error {
 	if !validEmail(in.Email) {
 		return invalid("email", "%q is not a valid email address", in.Email)
 	}
+	if err := validName(in.Name); err != nil {
+		return err
+	}
 	if in.Locale != "" {
 		// language.Parse also takes the POSIX form en_US, which is not BCP 47.
 		if _, err := language.Parse(in.Locale); err != nil || strings.Contains(in.Locale, "_") {
@@ -192,6 +205,29 @@ func (in *Input) Validate(now time.Time) error {
 		return err
 	}
 	return validateDunning(in.DunningDays)
+}
+
+// validName accepts a display name that SendGrid can put in a recipient's
+// name: valid UTF-8, at most MaxNameLength characters, without control
+// characters (CR, LF, tab, any Unicode Cc) or the Unicode line and
+// paragraph separators, which would break the name across mail header
+// lines. Commas, semicolons, quotes and any script are accepted: the email
+// activity quotes the name where SendGrid needs it. (Invalid UTF-8 cannot
+// come through JSON, which decodes it as U+FFFD, but an Input built in Go
+// can hold it.)
+func validName(name string) error {
+	if !utf8.ValidString(name) {
+		return invalid("name", "%q is not valid UTF-8", name)
+	}
+	if n := utf8.RuneCountInString(name); n > MaxNameLength {
+		return invalid("name", "%d characters long, at most %d allowed", n, MaxNameLength)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return invalid("name", "%q holds %U, a control character or line break (a name is one line of text)", name, r)
+		}
+	}
+	return nil
 }
 
 func (in *Input) validateClock(now time.Time) error {

@@ -120,10 +120,12 @@ func TestValidateFields(t *testing.T) {
 		{"email two addresses", "email", "a@example.com, b@example.com", "email"},
 		{"email plus tag and subdomain", "email", "jane.doe+withings@mail.example.co.uk", ""},
 		{"email array", "email", []string{"jane@example.com"}, "email"},
-		// name: optional, any text
+		// name: optional, one line of at most 256 characters (see TestValidateName)
 		{"name missing", "name", del{}, ""},
 		{"name unicode", "name", "Zoë Ñúñez 李", ""},
 		{"name number", "name", 42, "name"},
+		{"name with a comma", "name", "Smith, John", ""},
+		{"name with a newline", "name", "Jane\nDoe", "name"},
 		// locale: optional BCP 47
 		{"locale missing", "locale", del{}, ""},
 		{"locale empty (default en)", "locale", "", ""},
@@ -261,6 +263,76 @@ func TestValidateFields(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestValidateName(t *testing.T) {
+	// Names are real people's: punctuation and any script are accepted;
+	// what cannot be one line of a mail header is refused, saying why.
+	tests := []struct {
+		name   string
+		value  string
+		reason string // a part of the reason; "" if valid
+	}{
+		{"empty", "", ""},
+		{"plain", "Jane Doe", ""},
+		{"comma", "Smith, John", ""},
+		{"semicolon", "A; B", ""},
+		{"apostrophe", "O'Brien", ""},
+		{"double quotes", `Jean "JJ" Dupont`, ""},
+		{"quotes and a comma", `Dupont, Jean "JJ"`, ""},
+		{"backslash", `Ada \ Lovelace`, ""},
+		{"angle brackets and at sign", "Ada <ada@example.com>", ""},
+		{"accents", "Zoë Ñúñez", ""},
+		{"Japanese", "山田 太郎", ""},
+		{"Arabic", "محمد علي", ""},
+		{"emoji", "Ada 🚀", ""},
+		{"no-break space", "Jean\u00a0Dupont", ""},
+		{"leading and trailing spaces", "  Ada  ", ""},
+		{"256 characters", strings.Repeat("a", api.MaxNameLength), ""},
+		{"256 characters, 3 bytes each", strings.Repeat("山", api.MaxNameLength), ""},
+		{"257 characters", strings.Repeat("a", api.MaxNameLength+1), "257 characters long, at most 256"},
+		{"257 characters, 2 bytes each", strings.Repeat("é", api.MaxNameLength+1), "257 characters long"},
+		{"CR LF header injection", "Line\r\nBcc: x@y.z", `"Line\r\nBcc: x@y.z" holds U+000D`},
+		{"LF", "Jane\nDoe", "U+000A"},
+		{"tab", "Jane\tDoe", "U+0009"},
+		{"NUL", "Jane\x00Doe", "U+0000"},
+		{"escape", "Jane\x1b[31mDoe", "U+001B"},
+		{"DEL", "Jane\x7fDoe", "U+007F"},
+		{"C1 next line", "Jane\u0085Doe", "U+0085"},
+		{"line separator", "Jane\u2028Doe", "U+2028"},
+		{"paragraph separator", "Jane\u2029Doe", "U+2029"},
+		{"invalid UTF-8", "Jane\xffDoe", "not valid UTF-8"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := validStart(t)
+			in.Name = tc.value
+			err := in.Validate(now)
+			if tc.reason == "" {
+				if err != nil {
+					t.Fatalf("Validate(name %q) = %v, want valid", tc.value, err)
+				}
+				return
+			}
+			var ie *api.InputError
+			if !errors.As(err, &ie) || ie.Field != "name" {
+				t.Fatalf("Validate(name %q) = %v, want an *api.InputError on name", tc.value, err)
+			}
+			if !strings.Contains(ie.Reason, tc.reason) || !strings.HasPrefix(err.Error(), "invalid name: ") {
+				t.Fatalf("error %q, want it to name the field and say %q", err, tc.reason)
+			}
+		})
+	}
+}
+
+// validStart is validInput, decoded.
+func validStart(t *testing.T) api.Input {
+	t.Helper()
+	var in api.Input
+	if err := json.Unmarshal([]byte(validInput), &in); err != nil {
+		t.Fatal(err)
+	}
+	return in
 }
 
 func TestWrongTypeReason(t *testing.T) {
