@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/sendgrid/rest"
 	"github.com/sendgrid/sendgrid-go"
 	"github.com/sendgrid/sendgrid-go/helpers/mail"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/withings-plus/subscriptions/api"
 )
 
 // SendEmail sends one message of a contract kind through SendGrid, with the
@@ -69,13 +72,14 @@ func (a *Activities) buildMail(e Email) (*mail.SGMailV3, error) {
 	if err != nil {
 		return nil, a.permanent(ErrTypeBadRequest, fmt.Sprintf("%s email for %s: recipient %q is not an address", e.Kind, e.SubscriptionID, e.To))
 	}
-	to.Name = e.Name
+	name, toName := recipientName(e.Name)
+	to.Name = toName
 
 	data := maps.Clone(e.Data)
 	if data == nil {
 		data = map[string]string{}
 	}
-	data["name"], data["locale"] = e.Name, e.Locale
+	data["name"], data["locale"] = name, e.Locale
 	if data["amount"] == "" && data["amountMinor"] != "" {
 		data["amount"] = formatMinor(data["amountMinor"], data["currency"])
 	}
@@ -106,6 +110,53 @@ func (a *Activities) buildMail(e Email) (*mail.SGMailV3, error) {
 	m.Subject = subject
 	m.AddContent(mail.NewContent("text/plain", text), mail.NewContent("text/html", html))
 	return m, nil
+}
+
+// recipientName turns the customer's name into the two forms a message
+// carries: name, as people read it (the templates' "name"), and toName, as
+// SendGrid's personalizations[].to[].name needs it. Either is "" for no name.
+//
+// A name never fails an email, since a subscription started before
+// api.Input.Validate checked names may carry any text: name is the name
+// made one line of text. Invalid UTF-8 becomes U+FFFD; control characters
+// (CR, LF, tab, any Unicode Cc) and the line and paragraph separators
+// U+2028 and U+2029 become spaces; runs of spaces collapse into one; the
+// result is trimmed and cut, on a character boundary, to
+// api.MaxNameLength characters.
+//
+// toName is name in double quotes, with \ and " escaped as \\ and \" (an
+// RFC 5322 quoted-string), when name holds a comma or a semicolon: SendGrid
+// reads those as address separators, accepts the request (202) and then
+// drops the mail. Like SendGrid's own libraries (sendgrid-php
+// EmailAddress::setName), only those two characters trigger the quotes,
+// which some mail clients show; other characters (quotes, apostrophes,
+// accents, any script) go as they are.
+func recipientName(raw string) (name, toName string) {
+	var b strings.Builder
+	n, gap := 0, false // characters written; a space is pending
+	for _, r := range strings.ToValidUTF8(raw, "\uFFFD") {
+		if r == ' ' || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			gap = n > 0
+			continue
+		}
+		need := 1
+		if gap {
+			need = 2
+		}
+		if n+need > api.MaxNameLength {
+			break
+		}
+		if gap {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+		n, gap = n+need, false
+	}
+	name = b.String()
+	if !strings.ContainsAny(name, ",;") {
+		return name, name
+	}
+	return name, `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
 }
 
 // excerpt is the start of a response body on one line.

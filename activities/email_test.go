@@ -11,7 +11,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
+	"github.com/withings-plus/subscriptions/api"
 	"github.com/withings-plus/subscriptions/config"
 	"github.com/withings-plus/subscriptions/internal/mailsink"
 )
@@ -255,5 +257,123 @@ func TestEveryKindThroughMailSink(t *testing.T) {
 		if want := fmt.Sprintf("mail: %s to=ada@example.com subject=%q", kind, subject); !strings.HasPrefix(lines[i], want) {
 			t.Errorf("%s: printed %q, want prefix %q", kind, lines[i], want)
 		}
+	}
+}
+
+func TestRecipientName(t *testing.T) {
+	long := strings.Repeat("a", api.MaxNameLength)
+	tests := []struct {
+		name, raw    string
+		want, wantTo string // the readable name; the name SendGrid gets
+	}{
+		{"plain", "Ada Lovelace", "Ada Lovelace", "Ada Lovelace"},
+		{"empty", "", "", ""},
+		{"comma", "Smith, John", "Smith, John", `"Smith, John"`},
+		{"semicolon", "A; B", "A; B", `"A; B"`},
+		{"quotes and a comma", `Dupont, Jean "JJ"`, `Dupont, Jean "JJ"`, `"Dupont, Jean \"JJ\""`},
+		{"backslash and a comma", `Smith\, John`, `Smith\, John`, `"Smith\\, John"`},
+		{"quotes without comma", `Jean "JJ" Dupont`, `Jean "JJ" Dupont`, `Jean "JJ" Dupont`},
+		{"apostrophe", "O'Brien", "O'Brien", "O'Brien"},
+		{"accents and Japanese", "Zoë 山田 太郎", "Zoë 山田 太郎", "Zoë 山田 太郎"},
+		{"header injection", "Line\r\nBcc: x@y.z", "Line Bcc: x@y.z", "Line Bcc: x@y.z"},
+		{"injection with a comma", "Ada\r\nBcc: x@y.z, y@y.z", "Ada Bcc: x@y.z, y@y.z", `"Ada Bcc: x@y.z, y@y.z"`},
+		{"tab, NUL, DEL, C1, separators", "A\tB\x00C\x7fD\u0085E\u2028F\u2029G", "A B C D E F G", "A B C D E F G"},
+		{"spaces collapsed and trimmed", "  \t Ada   \n  Lovelace \r\n", "Ada Lovelace", "Ada Lovelace"},
+		{"no-break space kept", "Jean\u00a0Dupont", "Jean\u00a0Dupont", "Jean\u00a0Dupont"},
+		{"only control characters", "\r\n\t", "", ""},
+		{"invalid UTF-8", "Ada\xff\xfeLovelace", "Ada\uFFFDLovelace", "Ada\uFFFDLovelace"},
+		{"at the limit", long, long, long},
+		{"too long", long + "bcd", long, long},
+		{"too long, 3 bytes a character", strings.Repeat("山", api.MaxNameLength+10), strings.Repeat("山", api.MaxNameLength),
+			strings.Repeat("山", api.MaxNameLength)},
+		{"cut before a space", long[1:] + " xyz", long[1:], long[1:]},
+		{"too long with a comma", "Smith, " + long, "Smith, " + long[7:], `"Smith, ` + long[7:] + `"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name, to := recipientName(tt.raw)
+			if name != tt.want || to != tt.wantTo {
+				t.Errorf("recipientName(%q) = %q, %q; want %q, %q", tt.raw, name, to, tt.want, tt.wantTo)
+			}
+			if n := utf8.RuneCountInString(name); n > api.MaxNameLength || !utf8.ValidString(name) {
+				t.Errorf("name of %d characters, valid UTF-8 %v", n, utf8.ValidString(name))
+			}
+		})
+	}
+}
+
+// TestSendEmailRecipientName reads the body SendGrid receives: the
+// recipient's name quoted where SendGrid needs it, the templates' name
+// readable, both one line, and the name never a reason to fail.
+func TestSendEmailRecipientName(t *testing.T) {
+	long := strings.Repeat("é", api.MaxNameLength)
+	tests := []struct {
+		name, raw string
+		to        string // personalizations[0].to, as SendGrid receives it
+		want      string // the templates' name
+	}{
+		{"comma", "Smith, John", `[{"name":"\"Smith, John\"","email":"ada@example.com"}]`, "Smith, John"},
+		{"semicolon", "A; B", `[{"name":"\"A; B\"","email":"ada@example.com"}]`, "A; B"},
+		{"quote and comma", `Dupont, Jean "JJ"`, `[{"name":"\"Dupont, Jean \\\"JJ\\\"\"","email":"ada@example.com"}]`, `Dupont, Jean "JJ"`},
+		{"header injection", "Line\r\nBcc: x@y.z", `[{"name":"Line Bcc: x@y.z","email":"ada@example.com"}]`, "Line Bcc: x@y.z"},
+		{"too long", long + "éé", `[{"name":"` + long + `","email":"ada@example.com"}]`, long},
+		{"plain", "Ada Lovelace", `[{"name":"Ada Lovelace","email":"ada@example.com"}]`, "Ada Lovelace"},
+		{"only control characters", "\r\n", `[{"email":"ada@example.com"}]`, ""},
+	}
+	type sent struct {
+		Personalizations []struct {
+			To                  json.RawMessage `json:"to"`
+			Cc                  json.RawMessage `json:"cc"`
+			Bcc                 json.RawMessage `json:"bcc"`
+			DynamicTemplateData map[string]any  `json:"dynamic_template_data"`
+		} `json:"personalizations"`
+		Content []struct{ Value string } `json:"content"`
+	}
+	// send sends e, with the kind's dynamic template or the own bodies,
+	// and decodes the body SendGrid receives.
+	send := func(t *testing.T, e Email, templates map[string]string) (sent, []byte) {
+		t.Helper()
+		var body []byte
+		h := newHarness(t, templates)
+		cfg := h.cfg
+		cfg.SendGridAPIURL = newRecorder(t, func(r *http.Request) { body, _ = io.ReadAll(r.Body) })
+		acts := New(cfg, nil, nil)
+		if err := run(t, newEnv(acts), acts.SendEmail, e, nil); err != nil {
+			t.Fatalf("name %q failed the email: %v", e.Name, err)
+		}
+		var s sent
+		if err := json.Unmarshal(body, &s); err != nil || len(s.Personalizations) != 1 {
+			t.Fatalf("body %s: %v", body, err)
+		}
+		if p := s.Personalizations[0]; p.Cc != nil || p.Bcc != nil {
+			t.Fatalf("cc %s, bcc %s: %s", p.Cc, p.Bcc, body)
+		}
+		return s, body
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := email("payment_receipt", map[string]string{"amount": "9.95 EUR"})
+			e.Name = tt.raw
+			for _, templates := range []map[string]string{{"payment_receipt": "d-receipt"}, nil} {
+				s, body := send(t, e, templates)
+				p := s.Personalizations[0]
+				if string(p.To) != tt.to {
+					t.Errorf("to %s, want %s", p.To, tt.to)
+				}
+				if templates != nil {
+					if got := p.DynamicTemplateData["name"]; got != tt.want {
+						t.Errorf("dynamic_template_data.name %q, want %q: %s", got, tt.want, body)
+					}
+					continue
+				}
+				greeting := "Hello,"
+				if tt.want != "" {
+					greeting = "Hello " + tt.want + ","
+				}
+				if len(s.Content) != 2 || !strings.HasPrefix(s.Content[0].Value, greeting+"\n") {
+					t.Errorf("text does not start with %q: %s", greeting, body)
+				}
+			}
+		})
 	}
 }
