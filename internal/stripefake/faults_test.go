@@ -248,3 +248,113 @@ func TestKeyRetention(t *testing.T) {
 		})
 	}
 }
+
+// TestSavedServerError: as Stripe does once an endpoint has started, a 500
+// is saved under the key, with Stripe-Should-Retry: false, and replayed to
+// every retry under it, whether the charge was made (Saved) or not
+// (SavedEmpty); a 500 from before the endpoint ran (Before) says true and
+// is not saved. Each is drawn at random by Faults or forced by
+// FailNextCharges.
+func TestSavedServerError(t *testing.T) {
+	tests := []struct {
+		fault       string
+		shouldRetry string
+		made        int // payment intents created
+		saved       bool
+	}{
+		{FaultSaved, "false", 1, true},
+		{FaultSavedEmpty, "false", 0, true},
+		{FaultBefore, "true", 0, false},
+	}
+	for _, tt := range tests {
+		for _, how := range []string{"forced", "drawn"} {
+			t.Run(tt.fault+"/"+how, func(t *testing.T) {
+				f := newFixture(t)
+				if how == "forced" {
+					f.fk.FailNextCharges(1, tt.fault)
+				} else {
+					f.fk.SetFaults(map[string]Faults{FaultSaved: {Saved: 1}, FaultSavedEmpty: {SavedEmpty: 1}, FaultBefore: {Before: 1}}[tt.fault])
+				}
+				st, m, h := f.post("/v1/payment_intents", "k", charge("pm_card_visa"))
+				if st != 500 || errField(m, "type") != "api_error" || h.Get("Stripe-Should-Retry") != tt.shouldRetry {
+					t.Fatalf("got %d %v Stripe-Should-Retry %q", st, m, h.Get("Stripe-Should-Retry"))
+				}
+				if n := len(f.fk.PaymentIntents()); n != tt.made {
+					t.Fatalf("%d payment intents, want %d", n, tt.made)
+				}
+				st, m, h = f.post("/v1/payment_intents", "k", charge("pm_card_visa"))
+				if tt.saved {
+					if st != 500 || h.Get("Idempotent-Replayed") != "true" || h.Get("Stripe-Should-Retry") != "false" {
+						t.Errorf("retry under the key: %d %v %v, want the saved 500 replayed", st, m, h)
+					}
+					if n := len(f.fk.PaymentIntents()); n != tt.made {
+						t.Errorf("%d payment intents after the retry, want %d", n, tt.made)
+					}
+					return
+				}
+				if how == "drawn" { // Before keeps being drawn; off, the retry runs afresh
+					f.fk.SetFaults(Faults{})
+					st, m, h = f.post("/v1/payment_intents", "k", charge("pm_card_visa"))
+				}
+				if st != 200 || m["status"] != "succeeded" || h.Get("Idempotent-Replayed") != "" {
+					t.Errorf("retry under the key: %d %v %v, want the charge made", st, m, h)
+				}
+			})
+		}
+	}
+}
+
+// TestSavedServerErrorForgotten: a saved 500 is forgotten with its key
+// after the retention: the same request then runs as new.
+func TestSavedServerErrorForgotten(t *testing.T) {
+	f := newFixture(t)
+	c := newClock(f)
+	f.fk.SetKeyRetention(24 * time.Hour)
+	f.fk.FailNextCharges(1, FaultSaved)
+	if st, _, _ := f.post("/v1/payment_intents", "k", charge("pm_card_visa")); st != 500 {
+		t.Fatalf("got %d", st)
+	}
+	c.advance(23 * time.Hour)
+	if st, _, h := f.post("/v1/payment_intents", "k", charge("pm_card_visa")); st != 500 || h.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("within the retention: %d %v", st, h)
+	}
+	c.advance(time.Hour)
+	if st, m, _ := f.post("/v1/payment_intents", "k", charge("pm_card_visa")); st != 200 || m["status"] != "succeeded" {
+		t.Fatalf("after the retention: %d %v", st, m)
+	}
+	if n := len(f.fk.PaymentIntents()); n != 2 {
+		t.Errorf("%d payment intents, want 2: the first charge and the forgotten key's", n)
+	}
+}
+
+// TestAnotherAccountsKey: with SetAccountKey, a request made with another
+// key finds nothing the account holds, as Stripe answers a key of another
+// account or mode; the account's own key works.
+func TestAnotherAccountsKey(t *testing.T) {
+	f := newFixture(t)
+	f.fk.SetAccountKey("sk_test_123")
+	wrong := "Bearer sk_live_other"
+	tests := []struct {
+		method, path string
+		form         url.Values
+		status       int
+		param, msg   string
+	}{
+		{http.MethodPost, "/v1/payment_intents", charge("pm_card_visa"), 400, "customer", "No such customer: 'cus_1'"},
+		{http.MethodGet, "/v1/payment_intents", url.Values{"customer": {"cus_1"}}, 400, "customer", "No such customer: 'cus_1'"},
+		{http.MethodGet, "/v1/payment_methods/pm_card_visa", nil, 404, "id", "No such PaymentMethod: 'pm_card_visa'"},
+		{http.MethodPost, "/v1/refunds", url.Values{"payment_intent": {"pi_1"}}, 400, "payment_intent", "No such payment_intent: 'pi_1'"},
+	}
+	for _, tt := range tests {
+		st, m, _ := f.do(tt.method, tt.path, "k-"+tt.path, wrong, tt.form)
+		if st != tt.status || errField(m, "code") != "resource_missing" || errField(m, "param") != tt.param || errField(m, "message") != tt.msg {
+			t.Errorf("%s %s: %d %v", tt.method, tt.path, st, m)
+		}
+	}
+	if n := len(f.fk.PaymentIntents()); n != 0 {
+		t.Fatalf("%d payment intents made with another account's key", n)
+	}
+	if st, m, _ := f.post("/v1/payment_intents", "k2", charge("pm_card_visa")); st != 200 || m["status"] != "succeeded" {
+		t.Errorf("the account's own key: %d %v", st, m)
+	}
+}

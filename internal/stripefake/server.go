@@ -33,12 +33,31 @@
 // # Failures
 //
 // FailNext fails the next requests, whatever they are. For charges (POST
-// /v1/payment_intents) Faults draws failures at random from a seed: answered
-// 500 before anything is done, answered late, or answered 500 after the
-// charge was made; HoldChargeAnswersUntil answers 500 to every charge, each
-// made and stored, until a time. SetKeyRetention makes the server forget
-// idempotency keys as Stripe does after about 24 hours, on the clock given
+// /v1/payment_intents) Faults draws failures at random from a seed, and
+// FailNextCharges forces them: answered 500 before anything is done,
+// answered late, answered 500 after the charge was made, or answered with a
+// 500 saved under the Idempotency-Key (with or without the charge made);
+// HoldChargeAnswersUntil answers 500 to every charge, each made and stored,
+// until a time.
+//
+// # Idempotency
+//
+// Like Stripe, the stand-in saves the answer to a POST under its
+// Idempotency-Key once the endpoint has started executing, server errors
+// included, and replays it (with Idempotent-Replayed: true) to every request
+// under that key with the same parameters; a key reused with other
+// parameters is refused with an idempotency_error. A 500 raised before the
+// endpoint ran is not saved. Server errors carry Stripe's
+// Stripe-Should-Retry header: false for a 500 saved under the key (a retry
+// would get it again), true for one that was not. SetKeyRetention makes the
+// server forget keys as Stripe does after about 24 hours, on the clock given
 // to SetClock.
+//
+// # Accounts
+//
+// SetAccountKey makes the stand-in one Stripe account: a request made with
+// another secret key (another account, or the other mode) finds nothing it
+// names, as Stripe answers it: "No such customer", "No such PaymentMethod".
 package stripefake
 
 import (
@@ -71,18 +90,33 @@ const (
 	FaultLate   = "late"   // made, answered after Faults.LateBy
 	FaultAfter  = "after"  // made, answered 500
 	FaultHeld   = "held"   // made, answered 500 (HoldChargeAnswersUntil)
+	// FaultSaved: the charge is made, and a 500 is saved under its key in
+	// place of the outcome (Stripe-Should-Retry: false): every retry under
+	// the key gets that 500.
+	FaultSaved = "saved"
+	// FaultSavedEmpty: the endpoint started and failed before charging;
+	// the 500 is saved under the key, and nothing was made.
+	FaultSavedEmpty = "saved-empty"
 )
 
 // Faults injects failures into charges (POST /v1/payment_intents) at random.
 // Each charge request, a replay under a known key included, draws one number
-// u in [0, 1): u < Before is a Before fault, else u < Before+Late a Late one,
-// else u < Before+Late+After an After one, else none. A charge that was made
-// is stored under its Idempotency-Key before it is answered, so a retry
-// under the same key gets the real outcome (unless it draws a fault itself).
+// u in [0, 1) and the probabilities are taken in the order of the fields:
+// u < Before is a Before fault, else u < Before+Late a Late one, and so on
+// through After, Saved and SavedEmpty; else none. A charge that was made is
+// stored under its Idempotency-Key before it is answered, so a retry under
+// the same key gets the real outcome (unless it draws a fault itself),
+// except a Saved or SavedEmpty one, whose 500 is what is stored. A Saved or
+// SavedEmpty fault drawn by a replay of a stored key is no fault: Stripe
+// replays what it saved.
 type Faults struct {
 	Before float64 // probability: answered HTTP 500 before anything is done (nothing recorded, key not stored)
 	Late   float64 // probability: the charge is made (and stored under its key), the answer is sent only after LateBy
 	After  float64 // probability: the charge is made (and stored under its key), then answered HTTP 500
+	// Saved: the charge is made, and HTTP 500 is saved under its key.
+	Saved float64
+	// SavedEmpty: nothing is made, and HTTP 500 is saved under the key.
+	SavedEmpty float64
 	// LateBy is how long a Late answer is held back, in real time (the HTTP
 	// client's timeout may run out first); the wait ends if the client goes.
 	LateBy time.Duration
@@ -102,6 +136,9 @@ type Server struct {
 	idem       map[string]stored
 	failLeft   int
 	failStatus int
+	failAdvice string   // Stripe-Should-Retry of the failed answers
+	forced     []string // faults of the next charges (FailNextCharges)
+	accountKey string   // the account's secret key; "" accepts every sk_ key
 
 	now       func() time.Time
 	retention time.Duration
@@ -115,6 +152,7 @@ type stored struct {
 	method, path, body string
 	status             int
 	response           []byte
+	shouldRetry        string    // its Stripe-Should-Retry header, if any
 	at                 time.Time // when it was stored, on the server's clock
 }
 
@@ -127,6 +165,8 @@ type reply struct {
 	keep     bool
 	raw      []byte // already encoded body (a replay)
 	replayed bool
+	// shouldRetry is the Stripe-Should-Retry header ("true", "false" or "").
+	shouldRetry string
 }
 
 // New returns an empty fake Stripe API reading time.Now.
@@ -135,31 +175,62 @@ func New() *Server {
 }
 
 // FailNext makes the next n requests answer status (e.g. 500 or 429) with a
-// Stripe-shaped error before doing anything else.
-func (s *Server) FailNext(n, status int) {
+// Stripe-shaped error before doing anything else, without Stripe's
+// Stripe-Should-Retry header.
+func (s *Server) FailNext(n, status int) { s.FailNextAdvising(n, status, "") }
+
+// FailNextAdvising is FailNext whose answers carry Stripe-Should-Retry:
+// shouldRetry ("true" or "false"; "" for none).
+func (s *Server) FailNextAdvising(n, status int, shouldRetry string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failLeft, s.failStatus = n, status
+	s.failLeft, s.failStatus, s.failAdvice = n, status, shouldRetry
 }
 
 // SetFaults injects f into the charges from now on, starting the random
 // sequence of f.Seed afresh; the zero Faults turns them off. It panics if a
 // probability is outside [0, 1] or they add up to more than 1.
 func (s *Server) SetFaults(f Faults) {
-	for _, p := range []float64{f.Before, f.Late, f.After} {
+	for _, p := range []float64{f.Before, f.Late, f.After, f.Saved, f.SavedEmpty} {
 		if p < 0 || p > 1 {
 			panic(fmt.Sprintf("stripefake: fault probability %v is outside [0, 1]", p))
 		}
 	}
-	if sum := f.Before + f.Late + f.After; sum > 1 {
+	if sum := f.Before + f.Late + f.After + f.Saved + f.SavedEmpty; sum > 1 {
 		panic(fmt.Sprintf("stripefake: fault probabilities add up to %v, more than 1", sum))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults, s.rng = f, nil
-	if f.Before > 0 || f.Late > 0 || f.After > 0 {
+	if f.Before > 0 || f.Late > 0 || f.After > 0 || f.Saved > 0 || f.SavedEmpty > 0 {
 		s.rng = rand.New(rand.NewPCG(f.Seed, f.Seed^0x9e3779b97f4a7c15))
 	}
+}
+
+// FailNextCharges injects the fault (FaultBefore, FaultAfter, FaultSaved or
+// FaultSavedEmpty) into each of the next n charge requests that are not
+// replays of a stored key, before any fault Faults would draw.
+func (s *Server) FailNextCharges(n int, fault string) {
+	switch fault {
+	case FaultBefore, FaultAfter, FaultSaved, FaultSavedEmpty:
+	default:
+		panic(fmt.Sprintf("stripefake: FailNextCharges takes before, after, saved or saved-empty, not %q", fault))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.forced = append(s.forced, fault)
+	}
+}
+
+// SetAccountKey makes the stand-in the Stripe account of secret key: a
+// request made with any other key is answered as Stripe answers a key of
+// another account or mode, resource_missing for what it names. "" (the
+// default) accepts every sk_ key as the account's.
+func (s *Server) SetAccountKey(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accountKey = key
 }
 
 // SetClock sets the clock the stand-in reads for key retention and held
@@ -273,34 +344,52 @@ func (s *Server) handle(r *http.Request) response {
 	case s.failLeft > 0:
 		s.failLeft--
 		rep = injected(s.failStatus)
+		rep.shouldRetry = s.failAdvice
 	case !authorized(r):
 		rep = reply{status: http.StatusUnauthorized, body: errorBody{Error: APIError{Type: "invalid_request_error",
 			Message: "Invalid API Key provided. Send it as Authorization: Bearer sk_..."}}}
+	case s.accountKey != "" && secretKey(r) != s.accountKey:
+		rep = otherAccount(r.Method, r.URL.Path, form)
 	default:
 		if isCharge {
-			rec.Fault = s.drawFault()
+			rec.Fault = s.drawFault(s.known(rec))
 		}
 		switch {
 		case rec.Fault == FaultBefore:
 			rep = injected(http.StatusInternalServerError)
+			rep.shouldRetry = "true" // nothing saved: a retry runs afresh
+		case rec.Fault == FaultSavedEmpty:
+			rep = injected(http.StatusInternalServerError)
+			rep.keep, rep.shouldRetry = true, "false"
 		case rec.IdempotencyKey == "" || r.Method != http.MethodPost:
 			rep = s.route(r.Method, r.URL.Path, form)
 		default:
 			rep = s.idempotent(rec)
 		}
+		if rec.Fault == FaultSaved && rep.keep {
+			// Made, but what is saved under the key is a server error.
+			rep = injected(http.StatusInternalServerError)
+			rep.keep, rep.shouldRetry = true, "false"
+		}
 	}
 	raw := encode(&rep)
 	if rep.keep && rec.IdempotencyKey != "" && r.Method == http.MethodPost {
 		s.idem[rec.IdempotencyKey] = stored{method: rec.Method, path: rec.Path, body: form.Encode(),
-			status: rep.status, response: raw, at: s.now()}
+			status: rep.status, response: raw, shouldRetry: rep.shouldRetry, at: s.now()}
 	}
 	res := response{status: rep.status, raw: raw, header: http.Header{}}
+	if rep.shouldRetry != "" {
+		res.header.Set("Stripe-Should-Retry", rep.shouldRetry)
+	}
 	switch rec.Fault {
 	case FaultAfter, FaultHeld:
 		// Made and stored, but the caller hears only a server error.
 		rep = injected(http.StatusInternalServerError)
 		res.raw = encode(&rep)
 		res.status = rep.status
+		if rec.Fault == FaultHeld { // Stripe answering late: the same key will be answered
+			res.header.Set("Stripe-Should-Retry", "true")
+		}
 	case FaultLate:
 		res.delay = s.faults.LateBy
 		fallthrough
@@ -315,24 +404,45 @@ func (s *Server) handle(r *http.Request) response {
 	return res
 }
 
-// drawFault decides the fault injected into one charge.
-func (s *Server) drawFault() string {
+// drawFault decides the fault injected into one charge; replay says the
+// request is a replay of a stored key, which Stripe answers from what it
+// saved (a Saved fault drawn for it is none).
+func (s *Server) drawFault(replay bool) string {
 	if s.now().Before(s.holdUntil) {
 		return FaultHeld
+	}
+	if !replay && len(s.forced) > 0 {
+		f := s.forced[0]
+		s.forced = s.forced[1:]
+		return f
 	}
 	if s.rng == nil {
 		return ""
 	}
 	f, u := s.faults, s.rng.Float64()
+	fault := ""
 	switch {
 	case u < f.Before:
-		return FaultBefore
+		fault = FaultBefore
 	case u < f.Before+f.Late:
-		return FaultLate
+		fault = FaultLate
 	case u < f.Before+f.Late+f.After:
-		return FaultAfter
+		fault = FaultAfter
+	case u < f.Before+f.Late+f.After+f.Saved:
+		fault = FaultSaved
+	case u < f.Before+f.Late+f.After+f.Saved+f.SavedEmpty:
+		fault = FaultSavedEmpty
 	}
-	return ""
+	if replay && (fault == FaultSaved || fault == FaultSavedEmpty) {
+		return ""
+	}
+	return fault
+}
+
+// known reports whether rec is under a key the server still holds.
+func (s *Server) known(rec *Request) bool {
+	prev, ok := s.idem[rec.IdempotencyKey]
+	return ok && rec.IdempotencyKey != "" && (s.retention == 0 || s.now().Before(prev.at.Add(s.retention)))
 }
 
 // idempotent replays the response stored under rec's key, refuses a key
@@ -351,7 +461,7 @@ func (s *Server) idempotent(rec *Request) reply {
 		return invalid(http.StatusBadRequest, "", "", fmt.Sprintf("Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '%s' if you meant to execute a different request.",
 			rec.IdempotencyKey)).withType("idempotency_error")
 	}
-	return reply{status: prev.status, raw: prev.response, replayed: true}
+	return reply{status: prev.status, raw: prev.response, replayed: true, shouldRetry: prev.shouldRetry}
 }
 
 // route dispatches an authorized request to its handler.
@@ -402,6 +512,32 @@ func writeRaw(w http.ResponseWriter, status int, raw []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(raw)
+}
+
+// secretKey is the secret key a request is made with.
+func secretKey(r *http.Request) string {
+	if user, _, ok := r.BasicAuth(); ok {
+		return user
+	}
+	return strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+}
+
+// otherAccount answers a request made with the key of another account: the
+// customer, payment method or payment intent it names does not exist there.
+func otherAccount(method, path string, form url.Values) reply {
+	if id := form.Get("customer"); id != "" {
+		return invalid(http.StatusBadRequest, "resource_missing", "customer", fmt.Sprintf("No such customer: '%s'", id))
+	}
+	if id := form.Get("payment_intent"); id != "" {
+		return invalid(http.StatusBadRequest, "resource_missing", "payment_intent", fmt.Sprintf("No such payment_intent: '%s'", id))
+	}
+	for prefix, kind := range map[string]string{"/v1/payment_methods/": "PaymentMethod", "/v1/payment_intents/": "payment_intent"} {
+		if id, ok := strings.CutPrefix(path, prefix); ok {
+			id, _, _ = strings.Cut(id, "/")
+			return invalid(http.StatusNotFound, "resource_missing", "id", fmt.Sprintf("No such %s: '%s'", kind, id))
+		}
+	}
+	return invalid(http.StatusNotFound, "", "", fmt.Sprintf("Unrecognized request URL (%s: %s).", method, path))
 }
 
 // authorized accepts "Bearer sk_…" and, like Stripe, HTTP Basic with sk_… as user.
