@@ -37,3 +37,8 @@ func New(cfg config.Worker, tc client.Client, httpClient *http.Client) *Activiti
 	a.from, a.fromErr = mail.ParseEmail(cfg.EmailFrom)
 	return a
 }
+
+// LiveMode reports whether a charges with a live Stripe key: the worker
+// then refuses subscriptions on a test clock. (A function, not a method:
+// every method of Activities is registered as an activity.)
+func LiveMode(a *Activities) bool { return a.cfg.LiveMode() }

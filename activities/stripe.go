@@ -10,6 +10,7 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 	stripeclient "github.com/stripe/stripe-go/v76/client"
+	"go.temporal.io/sdk/activity"
 
 	"github.com/withings-plus/subscriptions/config"
 )
@@ -40,6 +41,10 @@ func (a *Activities) Charge(ctx context.Context, req ChargeRequest) (ChargeResul
 		return ChargeResult{}, a.permanent(ErrTypeBadRequest, fmt.Sprintf(
 			"charge of %s cycle %d: idempotency key, positive amount, currency, customer and payment method are required", req.SubscriptionID, req.Cycle))
 	}
+	if req.TestClock && a.cfg.LiveMode() {
+		return ChargeResult{}, a.permanent(ErrTypeStripeRefused, fmt.Sprintf(
+			"charge of %s cycle %d refused: the subscription runs on a test clock and this worker holds a live Stripe key", req.SubscriptionID, req.Cycle))
+	}
 	params := &stripe.PaymentIntentParams{
 		Amount:        stripe.Int64(req.AmountMinor),
 		Currency:      stripe.String(strings.ToLower(req.Currency)),
@@ -61,12 +66,15 @@ func (a *Activities) Charge(ctx context.Context, req ChargeRequest) (ChargeResul
 	pi, err := a.stripe.PaymentIntents.New(params)
 	if err != nil {
 		var se *stripe.Error
-		if errors.As(err, &se) && (se.Type == stripe.ErrorTypeCard || se.HTTPStatusCode == http.StatusPaymentRequired) {
+		if errors.As(err, &se) && isDecline(se) {
 			res := ChargeResult{Status: "declined", DeclineCode: declineCode(se), Message: se.Msg}
 			if se.PaymentIntent != nil {
 				res.PaymentIntentID = se.PaymentIntent.ID
 			}
 			return ChargeResult{}, a.declined(op, res)
+		}
+		if errors.As(err, &se) && savedUnderKey(se) {
+			return ChargeResult{}, a.permanent(ErrTypeChargeIndeterminate, describe(op, se)+" (saved under the idempotency key: the outcome is unknown)")
 		}
 		return ChargeResult{}, a.stripeFailure(op, err)
 	}
@@ -92,7 +100,47 @@ func (a *Activities) chargeOutcome(op string, pi *stripe.PaymentIntent) (ChargeR
 		res.DeclineCode, res.Message = declineOf(pi)
 		return ChargeResult{}, a.declined(op, res)
 	}
-	return ChargeResult{}, a.permanent(ErrTypeStripeRequest, fmt.Sprintf("%s: payment intent %s is %s, expected succeeded", op, pi.ID, pi.Status))
+	return ChargeResult{}, a.permanent(ErrTypeStripeRefused, fmt.Sprintf("%s: payment intent %s is %s, expected succeeded", op, pi.ID, pi.Status))
+}
+
+// isDecline reports whether Stripe's error is the customer's decline: a
+// card error (HTTP 402), or a charge refused because the customer's card
+// cannot be used any more (an invalid_request_error about the
+// payment_method that exists, such as a card the customer detached: "The
+// customer does not have a payment method with the ID …"). A payment
+// method Stripe does not know ("No such PaymentMethod", resource_missing:
+// a key of another account or mode) and any other refusal are a mistake of
+// ours (see stripeFailure).
+func isDecline(se *stripe.Error) bool {
+	if se.Type == stripe.ErrorTypeCard || se.HTTPStatusCode == http.StatusPaymentRequired {
+		return true
+	}
+	if se.Type != stripe.ErrorTypeInvalidRequest || se.Code == stripe.ErrorCodeResourceMissing {
+		return false
+	}
+	return se.Param == "payment_method" || strings.HasPrefix(string(se.Code), "payment_method_")
+}
+
+// savedUnderKey reports whether Stripe's server error to a POST is saved
+// under its Idempotency-Key, so that a retry under the key gets it again:
+// Stripe says so with Stripe-Should-Retry: false; without that header, any
+// 5xx but 503 is saved (as stripe-go's own retry logic assumes). With
+// Stripe-Should-Retry: true the request may be retried under its key.
+func savedUnderKey(se *stripe.Error) bool {
+	if se.HTTPStatusCode < 500 {
+		return false
+	}
+	var h http.Header
+	if se.LastResponse != nil {
+		h = se.LastResponse.Header
+	}
+	switch h.Get("Stripe-Should-Retry") {
+	case "false":
+		return true
+	case "true":
+		return false
+	}
+	return se.HTTPStatusCode != http.StatusServiceUnavailable
 }
 
 func (a *Activities) declined(op string, res ChargeResult) error {
@@ -130,18 +178,26 @@ func declineCode(se *stripe.Error) string {
 
 // Refund refunds a PaymentIntent in full. If Stripe says it was already
 // refunded (a retry under a new key, or a refund made in the Dashboard), the
-// existing refund is looked up and returned as the result.
+// existing refund is looked up and returned as the result. A server error
+// Stripe saved under the key (see savedUnderKey) is resolved the same way:
+// the refunds made are looked up, and only when there is none is the refund
+// asked again, under a key of this activity attempt (a PaymentIntent is
+// refunded in full at most once, so a new key cannot refund twice).
 func (a *Activities) Refund(ctx context.Context, req RefundRequest) (RefundResult, error) {
 	if req.IdempotencyKey == "" || req.PaymentIntentID == "" {
 		return RefundResult{}, a.permanent(ErrTypeBadRequest, fmt.Sprintf("refund for %s: payment intent and idempotency key are required", req.SubscriptionID))
 	}
-	params := &stripe.RefundParams{PaymentIntent: stripe.String(req.PaymentIntentID)}
-	params.Context = ctx
-	params.AddMetadata("subscription_id", req.SubscriptionID)
-	params.SetIdempotencyKey(req.IdempotencyKey)
 	op := fmt.Sprintf("refund of %s for %s", req.PaymentIntentID, req.SubscriptionID)
-	r, err := a.stripe.Refunds.New(params)
+	r, err := a.newRefund(ctx, req, req.IdempotencyKey)
 	var se *stripe.Error
+	if errors.As(err, &se) && savedUnderKey(se) && activity.IsActivity(ctx) {
+		res, found, lerr := a.refundsOf(ctx, op, req.PaymentIntentID)
+		if lerr != nil || found {
+			return res, lerr
+		}
+		key := fmt.Sprintf("%s/renewed-%d", req.IdempotencyKey, activity.GetInfo(ctx).Attempt)
+		r, err = a.newRefund(ctx, req, key)
+	}
 	if errors.As(err, &se) && se.Code == stripe.ErrorCodeChargeAlreadyRefunded {
 		return a.existingRefund(ctx, op, req.PaymentIntentID)
 	}
@@ -151,12 +207,30 @@ func (a *Activities) Refund(ctx context.Context, req RefundRequest) (RefundResul
 	return RefundResult{RefundID: r.ID, AmountMinor: r.Amount, Status: string(r.Status)}, nil
 }
 
-// existingRefund reports the refunds already made on a PaymentIntent: the
-// newest one that did not fail, with the total refunded.
+// newRefund asks Stripe to refund req's PaymentIntent under key.
+func (a *Activities) newRefund(ctx context.Context, req RefundRequest, key string) (*stripe.Refund, error) {
+	params := &stripe.RefundParams{PaymentIntent: stripe.String(req.PaymentIntentID)}
+	params.Context = ctx
+	params.AddMetadata("subscription_id", req.SubscriptionID)
+	params.SetIdempotencyKey(key)
+	return a.stripe.Refunds.New(params)
+}
+
+// existingRefund reports the refunds already made on a PaymentIntent, for
+// one Stripe says was refunded: it is an error that there is none.
 func (a *Activities) existingRefund(ctx context.Context, op, piID string) (RefundResult, error) {
+	res, found, err := a.refundsOf(ctx, op, piID)
+	if err == nil && !found {
+		return RefundResult{}, a.permanent(ErrTypeStripeRefused, op+": Stripe says it was already refunded but lists no refund")
+	}
+	return res, err
+}
+
+// refundsOf reports the refunds made on a PaymentIntent: the newest one
+// that did not fail, with the total refunded; found is false if there is none.
+func (a *Activities) refundsOf(ctx context.Context, op, piID string) (res RefundResult, found bool, err error) {
 	params := &stripe.RefundListParams{PaymentIntent: stripe.String(piID)}
 	params.Context = ctx
-	var res RefundResult
 	it := a.stripe.Refunds.List(params)
 	for it.Next() {
 		r := it.Refund()
@@ -169,12 +243,9 @@ func (a *Activities) existingRefund(ctx context.Context, op, piID string) (Refun
 		res.AmountMinor += r.Amount
 	}
 	if err := it.Err(); err != nil {
-		return RefundResult{}, a.stripeFailure(op+" (looking up the existing refund)", err)
+		return RefundResult{}, false, a.stripeFailure(op+" (looking up the refunds made)", err)
 	}
-	if res.RefundID == "" {
-		return RefundResult{}, a.permanent(ErrTypeStripeRequest, op+": Stripe says it was already refunded but lists no refund")
-	}
-	return res, nil
+	return res, res.RefundID != "", nil
 }
 
 // CheckPaymentMethod accepts only an existing card payment method attached
@@ -234,7 +305,7 @@ func (a *Activities) CheckPaymentMethod(ctx context.Context, req PaymentMethodRe
 // (processing, requires_confirmation). Else Found is false. Transport
 // errors, 5xx and 429 are retryable ErrTypeStripeUnavailable errors; a
 // PaymentIntent of the attempt in another status (requires_capture, which
-// this engine never asks for) is a non-retryable ErrTypeStripeRequest.
+// this engine never asks for) is a non-retryable ErrTypeStripeRefused.
 func (a *Activities) FindCharge(ctx context.Context, req FindChargeRequest) (FindChargeResult, error) {
 	if req.SubscriptionID == "" || req.StripeCustomerID == "" || req.Cycle < 0 || req.Attempt < 0 {
 		return FindChargeResult{}, a.permanent(ErrTypeBadRequest, fmt.Sprintf(
@@ -273,7 +344,7 @@ func (a *Activities) FindCharge(ctx context.Context, req FindChargeRequest) (Fin
 	case stripe.PaymentIntentStatusProcessing, stripe.PaymentIntentStatusRequiresConfirmation:
 		return found(same, "processing", ""), nil
 	}
-	return FindChargeResult{}, a.permanent(ErrTypeStripeRequest, fmt.Sprintf("%s: payment intent %s is %s", op, same.ID, same.Status))
+	return FindChargeResult{}, a.permanent(ErrTypeStripeRefused, fmt.Sprintf("%s: payment intent %s is %s", op, same.ID, same.Status))
 }
 
 // sameRun reports whether pi belongs to the subscription run req asks about.
@@ -296,16 +367,40 @@ func found(pi *stripe.PaymentIntent, status, declineCode string) FindChargeResul
 	return FindChargeResult{Found: true, PaymentIntentID: pi.ID, Attempt: attempt, Status: status, DeclineCode: declineCode}
 }
 
-// stripeFailure classifies an error of stripe-go: answers worth retrying
-// (429, 5xx, 409 idempotency_key_in_use, 401/403 which ops can fix by
-// correcting the key) and transport errors are retryable; any other 4xx is a
-// non-retryable ErrTypeStripeRequest. The message never holds the raw error
-// JSON, which can carry whole objects.
+// stripeFailure classifies an error of stripe-go. Answers worth retrying
+// (429, 5xx, 409 idempotency_key_in_use, each unless Stripe-Should-Retry
+// says false) and transport errors are retryable ErrTypeStripeUnavailable
+// errors. Any other answer is Stripe refusing the request as a mistake of
+// ours, not the customer's: a key of another account or mode (401, 403, a
+// customer or object that does not exist for the key), an invalid request,
+// an idempotency key reused with other parameters (ErrTypeIdempotencyConflict,
+// which the workflow looks up); a non-retryable ErrTypeStripeRefused that
+// ops must fix. The message never holds the raw error JSON, which can carry
+// whole objects.
 func (a *Activities) stripeFailure(op string, err error) error {
 	var se *stripe.Error
 	if !errors.As(err, &se) {
 		return a.retryable(ErrTypeStripeUnavailable, fmt.Sprintf("%s: %v", op, err))
 	}
+	msg := describe(op, se)
+	if se.Type == stripe.ErrorTypeIdempotency {
+		return a.permanent(ErrTypeIdempotencyConflict, msg)
+	}
+	shouldRetry := "" // Stripe's advice, when it gives one
+	if se.LastResponse != nil {
+		shouldRetry = se.LastResponse.Header.Get("Stripe-Should-Retry")
+	}
+	switch s := se.HTTPStatusCode; {
+	case shouldRetry == "true", shouldRetry == "" && (s == http.StatusTooManyRequests || s >= 500 || s == 0 || s == http.StatusConflict):
+		return a.retryable(ErrTypeStripeUnavailable, msg)
+	case s >= 500 || s == http.StatusTooManyRequests:
+		return a.retryable(ErrTypeStripeUnavailable, msg+" (Stripe-Should-Retry: false)")
+	}
+	return a.permanent(ErrTypeStripeRefused, msg)
+}
+
+// describe is the message of Stripe's error to op, without its raw JSON.
+func describe(op string, se *stripe.Error) string {
 	msg := fmt.Sprintf("%s: Stripe answered HTTP %d %s", op, se.HTTPStatusCode, se.Type)
 	if se.Code != "" {
 		msg += "/" + string(se.Code)
@@ -316,13 +411,5 @@ func (a *Activities) stripeFailure(op string, err error) error {
 	if se.Msg != "" {
 		msg += ": " + se.Msg
 	}
-	if se.Type == stripe.ErrorTypeIdempotency {
-		return a.permanent(ErrTypeIdempotencyConflict, msg)
-	}
-	switch s := se.HTTPStatusCode; {
-	case s == http.StatusTooManyRequests, s >= 500, s == 0, s == http.StatusConflict,
-		s == http.StatusUnauthorized, s == http.StatusForbidden:
-		return a.retryable(ErrTypeStripeUnavailable, msg)
-	}
-	return a.permanent(ErrTypeStripeRequest, msg)
+	return msg
 }

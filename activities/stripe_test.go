@@ -118,7 +118,7 @@ func TestChargeKeyUsedWithOtherParameters(t *testing.T) {
 
 func TestChargeServerErrorThenSuccess(t *testing.T) {
 	h := newHarness(t, nil)
-	h.stripe.FailNext(1, http.StatusInternalServerError)
+	h.stripe.FailNext(1, http.StatusServiceUnavailable)
 	err := run(t, h.env, h.acts.Charge, chargeReq("pm_card_visa", "k"), nil)
 	appError(t, err, ErrTypeStripeUnavailable, false)
 	var res ChargeResult
@@ -130,18 +130,102 @@ func TestChargeServerErrorThenSuccess(t *testing.T) {
 	}
 }
 
-func TestStripeRetryableAnswers(t *testing.T) {
-	for _, status := range []int{429, 500, 502, 503} {
-		t.Run(fmt.Sprint(status), func(t *testing.T) {
+// TestStripeServerErrors: a charge's server error is retried under its key
+// only when Stripe did not save it there (Stripe-Should-Retry: true, or a
+// 429 or 503 without that header); otherwise its outcome is indeterminate.
+// Look-ups and payment-method checks (GETs, saved under no key) are retried.
+func TestStripeServerErrors(t *testing.T) {
+	tests := []struct {
+		status      int
+		shouldRetry string
+		charge      string // the charge's error type
+	}{
+		{429, "", ErrTypeStripeUnavailable},
+		{429, "false", ErrTypeStripeUnavailable},
+		{503, "", ErrTypeStripeUnavailable},
+		{500, "true", ErrTypeStripeUnavailable},
+		{502, "true", ErrTypeStripeUnavailable},
+		{500, "", ErrTypeChargeIndeterminate},
+		{502, "", ErrTypeChargeIndeterminate},
+		{500, "false", ErrTypeChargeIndeterminate},
+		{503, "false", ErrTypeChargeIndeterminate},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d should-retry %q", tt.status, tt.shouldRetry), func(t *testing.T) {
 			h := newHarness(t, nil)
-			h.stripe.FailNext(3, status)
-			appError(t, run(t, h.env, h.acts.Charge, chargeReq("pm_card_visa", "k"), nil), ErrTypeStripeUnavailable, false)
-			appError(t, run(t, h.env, h.acts.Refund, RefundRequest{PaymentIntentID: "pi_1", IdempotencyKey: "r"}, nil), ErrTypeStripeUnavailable, false)
+			h.stripe.FailNextAdvising(1, tt.status, tt.shouldRetry)
+			appError(t, run(t, h.env, h.acts.Charge, chargeReq("pm_card_visa", "k"), nil), tt.charge, tt.charge != ErrTypeStripeUnavailable)
+			h.stripe.FailNextAdvising(1, tt.status, tt.shouldRetry)
 			appError(t, run(t, h.env, h.acts.CheckPaymentMethod, PaymentMethodRequest{PaymentMethodID: "pm_card_visa"}, nil), ErrTypeStripeUnavailable, false)
+			h.stripe.FailNextAdvising(1, tt.status, tt.shouldRetry)
+			req := FindChargeRequest{SubscriptionID: "subscription-acc1", StripeCustomerID: "cus_123", Cycle: 1}
+			appError(t, run(t, h.env, h.acts.FindCharge, req, nil), ErrTypeStripeUnavailable, false)
 			if n := len(h.stripe.PaymentIntents()); n != 0 {
 				t.Errorf("%d payment intents", n)
 			}
 		})
+	}
+}
+
+// TestChargeSavedServerError: a 500 Stripe saved under the key is replayed
+// to every retry under it, whether the charge was made or not; the
+// activity says the outcome is indeterminate each time, and FindCharge
+// tells the two apart.
+func TestChargeSavedServerError(t *testing.T) {
+	for _, fault := range []string{stripefake.FaultSaved, stripefake.FaultSavedEmpty} {
+		t.Run(fault, func(t *testing.T) {
+			h := newHarness(t, nil)
+			h.stripe.FailNextCharges(1, fault)
+			req := chargeReq("pm_card_visa", "k")
+			for range 2 { // the retry gets the saved answer
+				appError(t, run(t, h.env, h.acts.Charge, req, nil), ErrTypeChargeIndeterminate, true)
+			}
+			reqs := h.stripe.Requests()
+			if last := reqs[len(reqs)-1]; !last.Replayed {
+				t.Errorf("the retry under the key was not answered from what Stripe saved: %+v", last)
+			}
+			made := fault == stripefake.FaultSaved
+			if n := len(h.stripe.PaymentIntents()); n != map[bool]int{true: 1, false: 0}[made] {
+				t.Fatalf("%d payment intents, want the charge made: %v", n, made)
+			}
+			var found FindChargeResult
+			look := FindChargeRequest{SubscriptionID: req.SubscriptionID, StripeCustomerID: req.StripeCustomerID,
+				Cycle: req.Cycle, Attempt: req.Attempt, Run: req.Run}
+			if err := run(t, h.env, h.acts.FindCharge, look, &found); err != nil {
+				t.Fatal(err)
+			}
+			if found.Found != made || (made && found.Status != "succeeded") {
+				t.Errorf("found %+v, want found=%v succeeded", found, made)
+			}
+		})
+	}
+}
+
+// TestRefundSavedServerError: a refund answered with a server error saved
+// under its key is looked up, then asked again under a renewed key: the
+// PaymentIntent is refunded exactly once.
+func TestRefundSavedServerError(t *testing.T) {
+	h := newHarness(t, nil)
+	var charged ChargeResult
+	if err := run(t, h.env, h.acts.Charge, chargeReq("pm_card_visa", "k"), &charged); err != nil {
+		t.Fatal(err)
+	}
+	h.stripe.FailNextAdvising(1, http.StatusInternalServerError, "false")
+	var res RefundResult
+	req := RefundRequest{SubscriptionID: "subscription-acc1", PaymentIntentID: charged.PaymentIntentID, IdempotencyKey: "r"}
+	if err := run(t, h.env, h.acts.Refund, req, &res); err != nil {
+		t.Fatal(err)
+	}
+	refunds := h.stripe.Refunds()
+	if len(refunds) != 1 || res.RefundID != refunds[0].ID {
+		t.Fatalf("result %+v refunds %+v, want exactly one", res, refunds)
+	}
+	// Asked again (a workflow retry): the refund made is found, not made twice.
+	if err := run(t, h.env, h.acts.Refund, RefundRequest{SubscriptionID: req.SubscriptionID, PaymentIntentID: req.PaymentIntentID, IdempotencyKey: "r2"}, &res); err != nil || res.RefundID != refunds[0].ID {
+		t.Fatalf("second refund %+v %v", res, err)
+	}
+	if n := len(h.stripe.Refunds()); n != 1 {
+		t.Errorf("%d refunds", n)
 	}
 }
 
@@ -161,9 +245,9 @@ func TestChargeInvalidRequests(t *testing.T) {
 		req     ChargeRequest
 		errType string
 	}{
-		{"unknown payment method", chargeReq("pm_missing_1", "k"), ErrTypeStripeRequest},
-		{"non-card payment method", chargeReq("pm_sepa_debit_1", "k"), ErrTypeStripeRequest},
-		{"bad currency", func() ChargeRequest { r := chargeReq("pm_card_visa", "k"); r.Currency = "EURO"; return r }(), ErrTypeStripeRequest},
+		{"unknown payment method", chargeReq("pm_missing_1", "k"), ErrTypeStripeRefused},
+		{"non-card payment method", chargeReq("pm_sepa_debit_1", "k"), ErrTypePaymentDeclined},
+		{"bad currency", func() ChargeRequest { r := chargeReq("pm_card_visa", "k"); r.Currency = "EURO"; return r }(), ErrTypeStripeRefused},
 		{"no idempotency key", chargeReq("pm_card_visa", ""), ErrTypeBadRequest},
 		{"zero amount", func() ChargeRequest { r := chargeReq("pm_card_visa", "k"); r.AmountMinor = 0; return r }(), ErrTypeBadRequest},
 	}
@@ -206,7 +290,7 @@ func TestRefund(t *testing.T) {
 	if rq := h.stripe.Requests()[1]; rq.Path != "/v1/refunds" || rq.Form.Get("payment_intent") != charged.PaymentIntentID || rq.IdempotencyKey != "refund-1" {
 		t.Errorf("refund request %+v", rq)
 	}
-	appError(t, run(t, h.env, h.acts.Refund, RefundRequest{PaymentIntentID: "pi_unknown", IdempotencyKey: "r"}, nil), ErrTypeStripeRequest, true)
+	appError(t, run(t, h.env, h.acts.Refund, RefundRequest{PaymentIntentID: "pi_unknown", IdempotencyKey: "r"}, nil), ErrTypeStripeRefused, true)
 	appError(t, run(t, h.env, h.acts.Refund, RefundRequest{PaymentIntentID: "pi_1"}, nil), ErrTypeBadRequest, true)
 }
 
@@ -289,7 +373,7 @@ func TestChargeOutcome(t *testing.T) {
 		{pi: stripe.PaymentIntent{Status: stripe.PaymentIntentStatusRequiresPaymentMethod, LastPaymentError: lastErr}, errType: ErrTypePaymentDeclined, decline: "do_not_honor"},
 		{pi: stripe.PaymentIntent{Status: stripe.PaymentIntentStatusCanceled}, errType: ErrTypePaymentDeclined, decline: "canceled"},
 		{pi: stripe.PaymentIntent{Status: stripe.PaymentIntentStatusProcessing}, errType: ErrTypeStripeUnavailable},
-		{pi: stripe.PaymentIntent{Status: stripe.PaymentIntentStatusRequiresCapture}, errType: ErrTypeStripeRequest},
+		{pi: stripe.PaymentIntent{Status: stripe.PaymentIntentStatusRequiresCapture}, errType: ErrTypeStripeRefused},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.pi.Status), func(t *testing.T) {
@@ -360,7 +444,7 @@ func TestCheckPaymentMethodCustomer(t *testing.T) {
 	// customer's card.
 	req := chargeReq(visaA, "k")
 	req.StripeCustomerID = "cus_B"
-	appError(t, run(t, h.env, h.acts.Charge, req, nil), ErrTypeStripeRequest, true)
+	appError(t, run(t, h.env, h.acts.Charge, req, nil), ErrTypePaymentDeclined, true)
 }
 
 // charged creates PaymentIntents at the stand-in as Charge does, for the
@@ -570,13 +654,13 @@ func TestFindChargeStatuses(t *testing.T) {
 		{"succeeded on a second page beats the attempt on the first", []any{
 			listJSON(true, piJSON("pi_2", "processing", "0", "")), listJSON(false, piJSON("pi_1", "succeeded", "3", ""))},
 			FindChargeResult{Found: true, PaymentIntentID: "pi_1", Attempt: 3, Status: "succeeded"}, ""},
-		{"requires_capture", []any{listJSON(false, piJSON("pi_1", "requires_capture", "0", ""))}, FindChargeResult{}, ErrTypeStripeRequest},
+		{"requires_capture", []any{listJSON(false, piJSON("pi_1", "requires_capture", "0", ""))}, FindChargeResult{}, ErrTypeStripeRefused},
 		{"500", []any{500}, FindChargeResult{}, ErrTypeStripeUnavailable},
 		{"429", []any{429}, FindChargeResult{}, ErrTypeStripeUnavailable},
 		// A page that fails after the attempt was seen is no answer: a
 		// succeeded one could be on it.
 		{"later page fails", []any{listJSON(true, piJSON("pi_2", "requires_payment_method", "0", declined)), 503}, FindChargeResult{}, ErrTypeStripeUnavailable},
-		{"400", []any{400}, FindChargeResult{}, ErrTypeStripeRequest},
+		{"400", []any{400}, FindChargeResult{}, ErrTypeStripeRefused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,9 +18,22 @@ const (
 	// ErrTypeInvalidPaymentMethod is a payment method that is missing, is not
 	// a card, or is not attached to the subscription's customer.
 	ErrTypeInvalidPaymentMethod = "InvalidPaymentMethod"
-	// ErrTypeStripeRequest is a request Stripe refused as invalid (other 4xx):
-	// retrying it would fail the same way.
+	// ErrTypeStripeRequest was a request Stripe refused as invalid (other
+	// 4xx). The activities no longer return it (see ErrTypeStripeRefused);
+	// histories recorded before keep it.
 	ErrTypeStripeRequest = "StripeInvalidRequest"
+	// ErrTypeStripeRefused is a request Stripe refused as a mistake of ours,
+	// not the customer's: a key of another account or mode (401, 403, "No
+	// such customer"), an invalid request, an idempotency key reused with
+	// other parameters, or an answer this engine never asks for. Retrying
+	// it fails the same way until ops fix the cause.
+	ErrTypeStripeRefused = "StripeRefused"
+	// ErrTypeChargeIndeterminate is a charge Stripe answered with a server
+	// error it saved under the Idempotency-Key (Stripe-Should-Retry: false,
+	// or a 5xx other than 503 without that header): every retry under the
+	// key gets the same answer, and the charge may or may not have been
+	// made. The workflow looks it up before making it again under a new key.
+	ErrTypeChargeIndeterminate = "StripeChargeIndeterminate"
 )
 
 // ChargeRequest is one attempt to collect one billing cycle off-session.
@@ -38,6 +51,9 @@ type ChargeRequest struct {
 	// Run identifies this subscription among the account's successive ones
 	// (the workflow ID is reused): sent as metadata[subscription_run].
 	Run string `json:"run,omitempty"`
+	// TestClock says the subscription runs on a test clock: a worker with a
+	// live Stripe key refuses to charge it (ErrTypeStripeRefused).
+	TestClock bool `json:"testClock,omitempty"`
 }
 
 // ChargeResult is what Stripe said about a charge attempt. On a decline it is

@@ -47,6 +47,9 @@ const (
 	// still has something to settle: "pending", then "handed_to_ops" when ops
 	// must take over (see State.Settlement).
 	SASettlementStatus = "SettlementStatus" // Keyword
+	// SAChargeIssue (an addition) is set while charging needs ops:
+	// "stripe_refused" or "unknown_outcome" (see State.ChargeIssue).
+	SAChargeIssue = "ChargeIssue" // Keyword
 )
 
 // SearchAttributeTypes maps each search attribute to its Temporal type name,
@@ -60,6 +63,7 @@ func SearchAttributeTypes() map[string]string {
 		SANextChargeAt:       "Datetime",
 		SAOutstandingMinor:   "Int",
 		SASettlementStatus:   "Keyword",
+		SAChargeIssue:        "Keyword",
 	}
 }
 

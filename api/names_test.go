@@ -61,11 +61,12 @@ func TestSearchAttributes(t *testing.T) {
 		"NextChargeAt":       "Datetime",
 		"OutstandingMinor":   "Int",
 		"SettlementStatus":   "Keyword", // an addition
+		"ChargeIssue":        "Keyword", // an addition
 	}
 	if got := api.SearchAttributeTypes(); !maps.Equal(got, want) {
 		t.Fatalf("SearchAttributeTypes() = %v, want %v", got, want)
 	}
-	for _, name := range []string{api.SASubscriptionStatus, api.SAAccountID, api.SAPlan, api.SAAccessActive, api.SANextChargeAt, api.SAOutstandingMinor, api.SASettlementStatus} {
+	for _, name := range []string{api.SASubscriptionStatus, api.SAAccountID, api.SAPlan, api.SAAccessActive, api.SANextChargeAt, api.SAOutstandingMinor, api.SASettlementStatus, api.SAChargeIssue} {
 		if _, ok := want[name]; !ok {
 			t.Errorf("search attribute constant %q is not in the contract", name)
 		}

@@ -69,6 +69,13 @@ type State struct {
 	// withdrawal still has to refund.
 	Settlement         string `json:"settlement,omitempty"`
 	PendingRefundMinor int64  `json:"pendingRefundMinor,omitempty"`
+	// ChargeIssue (an addition) tells ops that charging needs them:
+	// "stripe_refused" (Stripe refuses our charges: a key of another account
+	// or mode, an invalid request; charging is held, access kept, and it
+	// resumes by itself once fixed) or "unknown_outcome" (a charge's outcome
+	// has been unknown for more than 24 hours; it keeps being looked up).
+	// Also the ChargeIssue search attribute.
+	ChargeIssue string `json:"chargeIssue,omitempty"`
 }
 
 // Payment is one charge attempt or its refund.

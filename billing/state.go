@@ -63,6 +63,9 @@ func (s *Subscription) State(now time.Time) api.State {
 		st.EndedAt = ptr(s.EndedAt)
 	}
 	st.Settlement, st.PendingRefundMinor = s.Settlement(), s.PendingRefund()
+	if s.Rules >= 2 {
+		st.ChargeIssue = s.ChargeIssue(now)
+	}
 	for _, d := range s.Open {
 		st.OutstandingCycles = append(st.OutstandingCycles, d.Cycle)
 	}

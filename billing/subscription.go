@@ -21,7 +21,11 @@ const (
 // the workflow replays their histories with it (see workflow.GetVersion).
 // Rules 1: dunning retries spaced from the declined attempt, a late decline
 // never reopens an ended subscription, and cancelling keeps a paid period.
-const CurrentRules = 1
+// Rules 2: an attempt whose outcome Stripe left indeterminate, or that
+// Stripe refused as a mistake of ours, is held, looked up and made again
+// under a new key, never taken for a decline (see Hold), and the charge
+// issue is published for ops.
+const CurrentRules = 2
 
 // ErrEnded is returned for any request to a subscription that has ended.
 var ErrEnded = errors.New("the subscription has ended")
@@ -94,6 +98,12 @@ type Due struct {
 	// SentAt is when the unanswered attempt was first sent: once Stripe may
 	// have forgotten its idempotency key, it is looked up before it is sent again.
 	SentAt *time.Time `json:"sentAt,omitempty"`
+	// Recheck, Keys, Issue and UnknownSince describe an attempt held by
+	// Hold (rules 2): see outcome.go.
+	Recheck      bool       `json:"recheck,omitempty"`
+	Keys         int        `json:"keys,omitempty"`
+	Issue        string     `json:"issue,omitempty"`
+	UnknownSince *time.Time `json:"unknownSince,omitempty"`
 }
 
 // Start describes a new subscription.
@@ -293,12 +303,21 @@ type Charge struct {
 	// (zero if that is not known).
 	Resend bool
 	SentAt time.Time
+	// Recheck is set when the attempt must be looked up at Stripe before it
+	// is made again, and made under a new key (RenewKey) if Stripe holds
+	// nothing of it. Key counts the keys renewed for the attempt.
+	Recheck bool
+	Key     int
 }
 
 // IdempotencyKey is the Stripe Idempotency-Key of a charge attempt: stable
-// for one attempt, different for each attempt.
+// for one attempt, different for each attempt and for each key renewed.
 func (s *Subscription) IdempotencyKey(c Charge) string {
-	return fmt.Sprintf("%s/cycle-%d/attempt-%d", s.KeyPrefix, c.Cycle, c.Attempt)
+	key := fmt.Sprintf("%s/cycle-%d/attempt-%d", s.KeyPrefix, c.Cycle, c.Attempt)
+	if c.Key > 0 {
+		key += fmt.Sprintf("/key-%d", c.Key)
+	}
+	return key
 }
 
 // StartCycle makes the next billing date fall due. A pending plan change
@@ -327,6 +346,7 @@ func (s *Subscription) RetryCharge(cycle int) (Charge, bool) {
 	c := Charge{Cycle: cycle, Attempt: d.Attempts, AmountMinor: d.AmountMinor, DueAt: d.DueAt, PaymentMethodID: s.PaymentMethodID, Retry: true}
 	if d.RetryErrorAt != nil { // the unanswered attempt again, exactly as it was sent
 		c.Retry, c.PaymentMethodID, c.Resend = d.ErrorWasRetry, d.ErrorPaymentMethodID, true
+		c.Recheck, c.Key = d.Recheck, d.Keys
 		if d.SentAt != nil {
 			c.SentAt = *d.SentAt
 		}
@@ -385,6 +405,7 @@ func (s *Subscription) Declined(c Charge, paymentIntentID, code string, now time
 	d := &s.Open[i]
 	d.Attempts = c.Attempt + 1
 	d.RetryErrorAt, d.ErrorWasRetry, d.ErrorPaymentMethodID, d.SentAt = nil, false, "", nil
+	d.clearHold()
 	if s.Rules >= 1 && s.Ended {
 		if s.EndReason == api.EndWithdrawn {
 			s.Open = slices.Delete(s.Open, i, i+1)
@@ -417,19 +438,30 @@ func (s *Subscription) currentPeriodUnpaid() bool {
 // Stripe: it is made again at retryAt under the same idempotency key, so that
 // it can never be charged twice. For an attempt sent again (c.Resend), the
 // first sending's time is kept; a zero time means unknown.
+//
+// Under rules 2 the outcome is unknown from sentAt on (see ChargeIssue);
+// an attempt held for a recheck stays held, with no issue.
 func (s *Subscription) Unanswered(c Charge, sentAt, retryAt time.Time) {
 	if i := s.openIndex(c.Cycle); i >= 0 {
+		d := &s.Open[i]
+		unknownFrom := sentAt
 		if c.Resend {
 			sentAt = c.SentAt // sent again: the first sending counts, unknown stays unknown
 		}
-		s.Open[i].SentAt = nil
+		d.SentAt = nil
 		if !sentAt.IsZero() {
-			s.Open[i].SentAt = &sentAt
+			d.SentAt = &sentAt
 		}
-		s.Open[i].Attempts = c.Attempt
-		s.Open[i].RetryErrorAt = &retryAt
-		s.Open[i].ErrorWasRetry = c.Retry
-		s.Open[i].ErrorPaymentMethodID = c.PaymentMethodID
+		d.Attempts = c.Attempt
+		d.RetryErrorAt = &retryAt
+		d.ErrorWasRetry = c.Retry
+		d.ErrorPaymentMethodID = c.PaymentMethodID
+		if s.Rules >= 2 {
+			d.Recheck, d.Keys, d.Issue = c.Recheck, c.Key, ""
+			if d.UnknownSince == nil && !unknownFrom.IsZero() {
+				d.UnknownSince = &unknownFrom
+			}
+		}
 	}
 }
 

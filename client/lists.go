@@ -72,9 +72,11 @@ func Queries() []SavedQuery {
 		{QueryLive, "every subscription that has not ended (also one still opening)",
 			running + " AND (" + status + " IS NULL OR " + status + " != '" + api.StatusEnded + "')"},
 		{QueryNeedsAttention, "for ops: past due or suspended, money outstanding (also after the end), a settlement handed to ops, " +
+			"charging held by a charge issue (Stripe refusing our charges, an outcome unknown for a day), " +
 			"or a run stopped through Temporal without the business's end",
 			lastRun + " AND (" + status + " IN ('" + api.StatusPastDue + "', '" + api.StatusSuspended + "') OR " +
-				outstanding + " > 0 OR " + settlement + " = 'handed_to_ops' OR ExecutionStatus IN ('Terminated', 'TimedOut', 'Canceled'))"},
+				outstanding + " > 0 OR " + settlement + " = 'handed_to_ops' OR " + api.SAChargeIssue + " IS NOT NULL OR " +
+				"ExecutionStatus IN ('Terminated', 'TimedOut', 'Canceled'))"},
 		{QuerySettling, "ended subscriptions still retrying a refund or an unanswered charge (hourly, for at most 7 days)",
 			running + " AND " + settlement + " = 'pending'"},
 		{QueryHandedToOps, "ended subscriptions whose refunds or charges could not be settled in 7 days: ops take over",
@@ -123,6 +125,9 @@ type Summary struct {
 	// "handed_to_ops"), and when its last run closed.
 	Settlement string     `json:"settlement,omitempty"`
 	ClosedAt   *time.Time `json:"closedAt,omitempty"`
+	// ChargeIssue (an addition) is the ChargeIssue search attribute:
+	// "stripe_refused", "unknown_outcome", or "" (none).
+	ChargeIssue string `json:"chargeIssue,omitempty"`
 }
 
 // List runs the saved query name (see ListQuery; "" is all) and returns

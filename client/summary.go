@@ -32,6 +32,7 @@ func summarize(e *workflowpb.WorkflowExecutionInfo) Summary {
 	get(api.SAAccessActive, &s.AccessActive)
 	get(api.SAOutstandingMinor, &s.OutstandingMinor)
 	get(api.SASettlementStatus, &s.Settlement)
+	get(api.SAChargeIssue, &s.ChargeIssue)
 	var next time.Time
 	if get(api.SANextChargeAt, &next) && !next.IsZero() {
 		s.NextChargeAt = &next

@@ -73,6 +73,7 @@ var (
 	saNextCharge  = temporal.NewSearchAttributeKeyTime(api.SANextChargeAt)
 	saOutstanding = temporal.NewSearchAttributeKeyInt64(api.SAOutstandingMinor)
 	saSettlement  = temporal.NewSearchAttributeKeyKeyword(api.SASettlementStatus)
+	saChargeIssue = temporal.NewSearchAttributeKeyKeyword(api.SAChargeIssue)
 )
 
 // searchAttributes is what the run last published.
@@ -84,6 +85,7 @@ type searchAttributes struct {
 	nextCharge  time.Time
 	outstanding int64
 	settlement  string // published only once it is set: most runs never have one
+	chargeIssue string // likewise
 }
 
 // publish upserts the search attributes that changed since the last call,
@@ -99,6 +101,9 @@ func (w *run) publish(ctx workflow.Context) error {
 	}
 	if w.rules >= 1 {
 		next.settlement = w.sub.Settlement()
+	}
+	if w.rules >= 2 {
+		next.chargeIssue = w.sub.ChargeIssue(w.now(ctx))
 	}
 	if at, ok := w.sub.NextChargeAt(); ok {
 		next.nextCharge = at
@@ -128,6 +133,13 @@ func (w *run) publish(ctx workflow.Context) error {
 			updates = append(updates, saSettlement.ValueUnset())
 		} else {
 			updates = append(updates, saSettlement.ValueSet(next.settlement))
+		}
+	}
+	if prev.chargeIssue != next.chargeIssue {
+		if next.chargeIssue == "" {
+			updates = append(updates, saChargeIssue.ValueUnset())
+		} else {
+			updates = append(updates, saChargeIssue.ValueSet(next.chargeIssue))
 		}
 	}
 	if !prev.published || !prev.nextCharge.Equal(next.nextCharge) {

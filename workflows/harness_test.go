@@ -56,6 +56,14 @@ type fakeStripe struct {
 	now       func() time.Time
 	keyAt     map[string]time.Time
 	intents   []fakeIntent // every charge taken or declined
+	// saved injects into the next new charges a server error Stripe saves
+	// under the key: "saved" (the charge taken) or "saved-empty" (nothing
+	// taken). A retry under such a key gets the same answer.
+	saved     []string
+	savedKeys map[string]bool
+	// refusing makes Stripe refuse every charge and look-up as a key of
+	// another account (ErrTypeStripeRefused) while it is set.
+	refusing bool
 }
 
 // fakeIntent is a PaymentIntent the fake created.
@@ -79,7 +87,28 @@ func (f *fakeStripe) Charge(_ context.Context, req activities.ChargeRequest) (ac
 	if f.retention > 0 && f.now().Sub(f.keyAt[req.IdempotencyKey]) > f.retention {
 		delete(f.answers, req.IdempotencyKey) // forgotten: a new charge
 	}
+	if f.refusing {
+		return activities.ChargeResult{}, temporal.NewNonRetryableApplicationError("No such customer: 'cus_123'", activities.ErrTypeStripeRefused, nil)
+	}
+	indeterminate := temporal.NewNonRetryableApplicationError("Stripe answered HTTP 500 api_error (saved under the idempotency key)", activities.ErrTypeChargeIndeterminate, nil)
+	if f.savedKeys[req.IdempotencyKey] {
+		return activities.ChargeResult{}, indeterminate
+	}
 	res, seen := f.answers[req.IdempotencyKey]
+	if !seen && len(f.saved) > 0 {
+		fault := f.saved[0]
+		f.saved = f.saved[1:]
+		if f.savedKeys == nil {
+			f.savedKeys = map[string]bool{}
+		}
+		f.savedKeys[req.IdempotencyKey] = true
+		if fault == "saved" {
+			f.n++
+			res = activities.ChargeResult{PaymentIntentID: fmt.Sprintf("pi_%d", f.n), Status: "succeeded"}
+			f.intents = append(f.intents, fakeIntent{req: req, res: res})
+		}
+		return activities.ChargeResult{}, indeterminate
+	}
 	if !seen {
 		f.n++
 		res = activities.ChargeResult{PaymentIntentID: fmt.Sprintf("pi_%d", f.n), Status: "succeeded"}
@@ -116,6 +145,9 @@ func (f *fakeStripe) FindCharge(_ context.Context, req activities.FindChargeRequ
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lookups++
+	if f.refusing {
+		return activities.FindChargeResult{}, temporal.NewNonRetryableApplicationError("No such customer: 'cus_123'", activities.ErrTypeStripeRefused, nil)
+	}
 	if f.lookupFailures > 0 {
 		f.lookupFailures--
 		return activities.FindChargeResult{}, errors.New("stripe unreachable")

@@ -24,6 +24,11 @@ const (
 	outcomeSucceeded  = "succeeded"
 	outcomeDeclined   = "declined"
 	outcomeUnanswered = "unanswered"
+	// outcomeIndeterminate: a server error Stripe saved under the key; the
+	// attempt is looked up.
+	outcomeIndeterminate = "indeterminate"
+	// outcomeRefused: Stripe refused the charge as a mistake of ours.
+	outcomeRefused = "refused"
 )
 
 // countCharge records one charge attempt's outcome and amount.

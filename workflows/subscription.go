@@ -67,7 +67,9 @@ type run struct {
 	emails int // emails in flight
 	sa     searchAttributes
 	wall   func() time.Time // for queries only; nil: workflow time
-	rules  int              // the rules this run follows (billing.CurrentRules, or 0 on old histories)
+	// liveStripe: the worker charges with a live Stripe key (Options.LiveStripe).
+	liveStripe bool
+	rules      int // the rules this run follows (billing.CurrentRules, or 0 on old histories)
 	// handled is the latest time on the subscription's clock that an event
 	// or a request was handled at: no request counts before it.
 	handled time.Time
@@ -90,20 +92,34 @@ type run struct {
 // Its state query reads the subscription's clock at the last workflow task;
 // the worker registers it with WithWallClock so that the query reads it now.
 func Subscription(ctx workflow.Context, in api.Input) (api.State, error) {
-	return subscription(ctx, in, nil)
+	return subscription(ctx, in, Options{})
 }
 
 // WithWallClock is Subscription whose state query reads the clock at the
 // wall time wall() rather than at the workflow's last task (queries leave
 // no history, so this keeps replay deterministic).
 func WithWallClock(wall func() time.Time) func(workflow.Context, api.Input) (api.State, error) {
+	return Options{Wall: wall}.Workflow()
+}
+
+// Options are what a worker tells the Subscription workflow of itself.
+type Options struct {
+	// Wall, when set, is the wall clock the state query reads (see WithWallClock).
+	Wall func() time.Time
+	// LiveStripe says the worker charges with a live Stripe key: a
+	// subscription on a test clock is refused at its start.
+	LiveStripe bool
+}
+
+// Workflow is the Subscription workflow with these options.
+func (o Options) Workflow() func(workflow.Context, api.Input) (api.State, error) {
 	return func(ctx workflow.Context, in api.Input) (api.State, error) {
-		return subscription(ctx, in, wall)
+		return subscription(ctx, in, o)
 	}
 }
 
-func subscription(ctx workflow.Context, in api.Input, wall func() time.Time) (api.State, error) {
-	w := &run{wall: wall}
+func subscription(ctx workflow.Context, in api.Input, o Options) (api.State, error) {
+	w := &run{wall: o.Wall, liveStripe: o.LiveStripe}
 	w.rules = int(workflow.GetVersion(ctx, rulesChange, workflow.DefaultVersion, billing.CurrentRules))
 	// A cancellation requested through Temporal (the UI's "Request
 	// Cancellation") is the business's cancel, not an abort: the run goes
@@ -141,11 +157,18 @@ func (w *run) open(ctx workflow.Context, in api.Input) error {
 		if w.sub.Rules >= 1 { // the last run published it; continue-as-new keeps it
 			w.sa.settlement = w.sub.Settlement()
 		}
+		if w.sub.Rules >= 2 {
+			w.sa.chargeIssue = w.sub.ChargeIssue(w.now(ctx))
+		}
 		w.sub.Rules = max(w.sub.Rules, w.rules)
 		return w.publish(ctx)
 	}
 	startAt := in.StartTime(realNow)
 	if err := in.Validate(startAt); err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), api.ErrTypeInvalidInput, nil)
+	}
+	if in.TestClock != nil && w.liveStripe {
+		err := &api.InputError{Field: "testClock", Reason: "is refused: this worker charges with a live Stripe key, and test clocks are for test mode only"}
 		return temporal.NewNonRetryableApplicationError(err.Error(), api.ErrTypeInvalidInput, nil)
 	}
 	if in.Locale == "" {
@@ -284,11 +307,15 @@ func (w *run) onEvent(ctx workflow.Context, ev billing.Event) {
 // its key was used with other parameters.
 func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 	sent := w.now(ctx)
-	if c.Resend && w.keyMayBeForgotten(ctx, c) && (w.rules >= 1 || w.change(ctx, lookUpChange)) {
+	if c.Resend && (c.Recheck || w.keyMayBeForgotten(ctx, c)) && (w.rules >= 1 || w.change(ctx, lookUpChange)) {
 		if done, ok := w.adopt(ctx, c); done {
 			return ok
 		}
-		// Stripe holds no such charge: sending it again cannot charge twice.
+		// Stripe holds no such charge: sending it again cannot charge twice,
+		// under a new key if the old one is spent.
+		if c.Recheck {
+			c = w.sub.RenewKey(c)
+		}
 	}
 	req := activities.ChargeRequest{
 		SubscriptionID:   w.sub.ID,
@@ -305,6 +332,9 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 		// keeps its parameters, as Stripe compares them under the key.
 		req.Run = w.sub.KeyPrefix
 	}
+	if w.rules >= 2 {
+		req.TestClock = w.in.TestClock != nil
+	}
 	var res activities.ChargeResult
 	actx := summary(w.chargeOptions(ctx), fmt.Sprintf("charge cycle %d, attempt %d: %s", c.Cycle, c.Attempt, billing.FormatMoney(c.AmountMinor, w.sub.Currency)))
 	err := workflow.ExecuteActivity(actx, acts.Charge, req).Get(ctx, &res)
@@ -318,7 +348,18 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 		if done, ok := w.adopt(ctx, c); done {
 			return ok
 		}
+		if w.rules >= 2 { // a mistake of ours: ops are told
+			w.refused(ctx, c, sent, err)
+			return false
+		}
 		w.sub.Unanswered(c, c.SentAt, w.now(ctx).Add(unansweredRetry))
+	case w.rules >= 2 && errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeChargeIndeterminate:
+		workflow.GetLogger(ctx).Warn("charge answered with a server error saved under its key; it will be looked up at Stripe",
+			"cycle", c.Cycle, "attempt", c.Attempt, "error", err)
+		w.countCharge(ctx, outcomeIndeterminate, c)
+		w.sub.Hold(c, sent, w.now(ctx).Add(billing.RecheckDelay(c)), "")
+	case w.rules >= 2 && errors.As(err, &appErr) && (appErr.Type() == activities.ErrTypeStripeRefused || appErr.Type() == activities.ErrTypeStripeRequest):
+		w.refused(ctx, c, sent, err)
 	case errors.As(err, &appErr) && (appErr.Type() == activities.ErrTypePaymentDeclined || appErr.Type() == activities.ErrTypeStripeRequest):
 		var d activities.ChargeResult
 		if appErr.HasDetails() {
@@ -337,6 +378,18 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 	return false
 }
 
+// refused holds an attempt Stripe refused as a mistake of ours (a key of
+// another account or mode, an invalid request): nothing is declined, the
+// customer is not told and keeps access, ops are alerted (the log, the
+// charges metric, the ChargeIssue search attribute), and the attempt is
+// looked up and made again every hour until the cause is fixed.
+func (w *run) refused(ctx workflow.Context, c billing.Charge, sent time.Time, err error) {
+	workflow.GetLogger(ctx).Error("Stripe refuses our charge: charging is held until ops fix the cause",
+		"cycle", c.Cycle, "attempt", c.Attempt, "error", err)
+	w.countCharge(ctx, outcomeRefused, c)
+	w.sub.Hold(c, sent, w.now(ctx).Add(unansweredRetry), billing.IssueStripeRefused)
+}
+
 // adopt looks an attempt up at Stripe and records what Stripe holds. done
 // says it was settled that way (paid says whether it was paid); otherwise
 // Stripe holds no such charge. When the look-up fails, or the charge is
@@ -345,7 +398,11 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 // up again).
 func (w *run) adopt(ctx workflow.Context, c billing.Charge) (done, paid bool) {
 	found, err := w.findCharge(ctx, c)
+	var appErr *temporal.ApplicationError
 	switch {
+	case w.rules >= 2 && errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeStripeRefused:
+		w.refused(ctx, c, c.SentAt, err)
+		return true, false
 	case err != nil:
 		workflow.GetLogger(ctx).Warn("cannot look up an unanswered charge at Stripe; trying again later",
 			"cycle", c.Cycle, "attempt", c.Attempt, "error", err)

@@ -50,7 +50,7 @@ const (
 // faults are the stand-in's random failures during the storm. A late
 // answer comes after the attempt's retry window has run out.
 func faults(seed uint64) stripefake.Faults {
-	return stripefake.Faults{Before: 0.15, Late: 0.1, After: 0.15, LateBy: 7 * time.Second, Seed: seed}
+	return stripefake.Faults{Before: 0.1, Late: 0.1, After: 0.1, Saved: 0.1, SavedEmpty: 0.05, LateBy: 7 * time.Second, Seed: seed}
 }
 
 // subscription is one subscription of the suite.
@@ -229,7 +229,8 @@ func TestChargedExactlyOnceUnderFaults(t *testing.T) {
 	}
 	// The storm must have happened, or the suite proves nothing.
 	if kills == 0 || restarts != 1 || f.injected[stripefake.FaultBefore] == 0 || f.injected[stripefake.FaultLate] == 0 ||
-		f.injected[stripefake.FaultAfter] == 0 || f.injected[stripefake.FaultHeld] == 0 {
+		f.injected[stripefake.FaultAfter] == 0 || f.injected[stripefake.FaultHeld] == 0 ||
+		f.injected[stripefake.FaultSaved] == 0 || f.injected[stripefake.FaultSavedEmpty] == 0 {
 		t.Errorf("the storm was too mild: %d kills, %d restarts, injected %v", kills, restarts, f.injected)
 	}
 }
@@ -366,7 +367,7 @@ func (f figures) String() string {
 	return fmt.Sprintf("fault suite: %d subscriptions (%d at %d×, %d at %d×), seed %d; "+
 		"%d worker kills (%d starts), %d server restart, answers held %s; "+
 		"%d cycles paid (%d–%d each on the fast clock, %d–%d on the hour clock), %d duplicates, %d gaps; "+
-		"%d charge requests, injected: %d before, %d late, %d after, %d held; "+
+		"%d charge requests, injected: %d before, %d late, %d after, %d held, %d 500s saved under the key (%d of them with nothing charged); "+
 		"%d sent again under a used key, %d answered by replay; "+
 		"attempts left unanswered by their retry window: %d on the fast clock, %d on the hour clock; %d look-ups; "+
 		"settled %.1fs after the storm, %.0fs in all",
@@ -374,6 +375,7 @@ func (f figures) String() string {
 		f.kills, f.starts, f.restarts, holdFor,
 		f.paid, f.cycles[fastSpeedup][0], f.cycles[fastSpeedup][1], f.cycles[hourSpeedup][0], f.cycles[hourSpeedup][1], f.duplicates, f.gaps,
 		f.charges, f.injected[stripefake.FaultBefore], f.injected[stripefake.FaultLate], f.injected[stripefake.FaultAfter], f.injected[stripefake.FaultHeld],
+		f.injected[stripefake.FaultSaved]+f.injected[stripefake.FaultSavedEmpty], f.injected[stripefake.FaultSavedEmpty],
 		f.resent, f.replayed,
 		f.unanswered[fastSpeedup], f.unanswered[hourSpeedup], f.lookups,
 		f.settled.Seconds(), f.total.Seconds())
