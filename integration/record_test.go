@@ -13,6 +13,7 @@ import (
 
 	"github.com/withings-plus/subscriptions/api"
 	"github.com/withings-plus/subscriptions/billing"
+	"github.com/withings-plus/subscriptions/internal/stripefake"
 )
 
 // TestRecordHistories records complete workflow histories of the main paths
@@ -61,6 +62,20 @@ func TestRecordHistories(t *testing.T) {
 		}, func(t *testing.T, acc string) {
 			waitState(t, acc, "suspended", func(s api.State) bool { return s.Status == api.StatusSuspended })
 			mustDo(t)(sys.client.UpdatePaymentMethod(ctx(t), acc, api.UpdatePaymentMethodRequest{PaymentMethodID: "pm_card_visa"}))
+			mustDo(t)(sys.client.Cancel(ctx(t), acc, api.CancelRequest{Reason: "recorded"}))
+		}},
+		{"saved-500", "pm_card_visa", "", func(*api.Input) {
+			sys.stripe.FailNextCharges(1, stripefake.FaultSavedEmpty) // looked up, then made under a new key
+		}, func(t *testing.T, acc string) {
+			waitState(t, acc, "paid", func(s api.State) bool { return s.Cycle == 1 && s.OutstandingMinor == 0 && len(s.Payments) == 1 })
+			mustDo(t)(sys.client.Cancel(ctx(t), acc, api.CancelRequest{Reason: "recorded"}))
+		}},
+		{"stripe-refused", "pm_card_visa", "", func(*api.Input) {
+			sys.stripe.SetAccountKey("sk_test_another_account")
+		}, func(t *testing.T, acc string) {
+			waitState(t, acc, "held", func(s api.State) bool { return s.ChargeIssue == billing.IssueStripeRefused })
+			sys.stripe.SetAccountKey("")
+			waitState(t, acc, "paid", func(s api.State) bool { return len(s.Payments) == 1 && s.ChargeIssue == "" })
 			mustDo(t)(sys.client.Cancel(ctx(t), acc, api.CancelRequest{Reason: "recorded"}))
 		}},
 		{"temporal-cancel", "pm_card_visa", api.OfferScanwatch2, nil, func(t *testing.T, acc string) {
