@@ -23,7 +23,8 @@ func TestSavedServerErrorIsResolvedNotRetried(t *testing.T) {
 		t.Run(fault, func(t *testing.T) {
 			fake := newFake()
 			fake.saved = []string{fault}
-			h := newHarness(t, date("2026-01-31T09:00:00Z"), fake)
+			m := newCounters()
+			h := newHarness(t, date("2026-01-31T09:00:00Z"), fake, m)
 			st := h.stateAt(time.Hour)
 			_, _ = h.run(input(noOffer), day(2))
 			taken := fake.succeeded(1)
@@ -36,6 +37,9 @@ func TestSavedServerErrorIsResolvedNotRetried(t *testing.T) {
 			}
 			if fake.lookups != 1 || fake.emailKinds()["payment_failed"] != 0 || fake.emailKinds()["payment_receipt"] != 1 {
 				t.Fatalf("%d look-ups, emails %v", fake.lookups, fake.emailKinds())
+			}
+			if got := m.get("subscriptions_charges_total{currency=EUR,outcome=indeterminate}"); got != 1 {
+				t.Errorf("indeterminate charges counted: %d, want 1", got)
 			}
 			wantCalls := map[string]int{"saved": 1, "saved-empty": 2}[fault]
 			if len(fake.calls) != wantCalls {
@@ -56,7 +60,8 @@ func TestSavedServerErrorIsResolvedNotRetried(t *testing.T) {
 func TestStripeRefusingOurChargesIsNotADecline(t *testing.T) {
 	fake := newFake()
 	fake.refusing = true
-	h := newHarness(t, date("2026-01-31T09:00:00Z"), fake)
+	m := newCounters()
+	h := newHarness(t, date("2026-01-31T09:00:00Z"), fake, m)
 	held := h.stateAt(day(3))
 	h.at(day(4), func() {
 		fake.mu.Lock()
@@ -76,6 +81,9 @@ func TestStripeRefusingOurChargesIsNotADecline(t *testing.T) {
 	if len(fake.calls) < 2 || len(fake.calls) > 5 {
 		// one refused charge, then one look-up an hour (refused too)
 		t.Errorf("%d charge calls while refused", len(fake.calls))
+	}
+	if got := m.get("subscriptions_charges_total{currency=EUR,outcome=refused}"); got < 2 {
+		t.Errorf("refusals counted: %d, want one per refused attempt and look-up", got)
 	}
 	taken := fake.succeeded(1)
 	if len(taken) != 1 || len(fixed.Payments) != 1 || fixed.Payments[0].PaymentIntentID != taken[0] ||
