@@ -368,7 +368,7 @@ func TestCommandsAgainstADevServer(t *testing.T) {
 	t.Cleanup(stack.Stop)
 	// The real dialer, configured by the SDK's environment variables.
 	t.Setenv("TEMPORAL_ADDRESS", stack.Server.Address)
-	t.Setenv("TEMPORAL_NAMESPACE", "default")
+	t.Setenv("TEMPORAL_NAMESPACE", stack.Server.Namespace)
 	// Test mode, whatever the environment says: the start runs on a test clock.
 	t.Setenv("STRIPE_MODE", "")
 	t.Setenv("STRIPE_SECRET_KEY", "")

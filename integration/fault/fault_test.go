@@ -128,6 +128,11 @@ func TestChargedExactlyOnceUnderFaults(t *testing.T) {
 				s.started = start(ctx, c, s) == nil // else again on the next round
 			}
 		}
+		if restarts == 0 && at >= restartAt && stack.Server.External {
+			// A server shared with other suites is not restarted under them.
+			t.Logf("the Temporal server at %s is shared: not restarted", stack.Server.Address)
+			restarts = -1
+		}
 		if restarts == 0 && at >= restartAt {
 			stack.Server.Stop()
 			time.Sleep(serverDown)
@@ -228,7 +233,7 @@ func TestChargedExactlyOnceUnderFaults(t *testing.T) {
 		t.Errorf("the worker raced:\n%.4000s", race)
 	}
 	// The storm must have happened, or the suite proves nothing.
-	if kills == 0 || restarts != 1 || f.injected[stripefake.FaultBefore] == 0 || f.injected[stripefake.FaultLate] == 0 ||
+	if kills == 0 || (restarts != 1 && !stack.Server.External) || f.injected[stripefake.FaultBefore] == 0 || f.injected[stripefake.FaultLate] == 0 ||
 		f.injected[stripefake.FaultAfter] == 0 || f.injected[stripefake.FaultHeld] == 0 ||
 		f.injected[stripefake.FaultSaved] == 0 || f.injected[stripefake.FaultSavedEmpty] == 0 {
 		t.Errorf("the storm was too mild: %d kills, %d restarts, injected %v", kills, restarts, f.injected)

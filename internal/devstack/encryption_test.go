@@ -68,7 +68,7 @@ func TestPayloadsEncryptedAtRestAndKeyRotation(t *testing.T) {
 	defer s.Stop()
 	dial := func(p config.Payload) tclient.Client {
 		t.Helper()
-		tc, err := DialWorkerClient(s.Server.Address, p)
+		tc, err := DialWorkerClient(s.Server.Address, s.Server.Namespace, p)
 		if err != nil {
 			t.Fatal(err)
 		}

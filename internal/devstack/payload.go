@@ -40,13 +40,13 @@ func RunPayload(p config.Payload, export bool) (config.Payload, error) {
 	return p, nil
 }
 
-// DialWithCodec dials the frontend at address with p's codec applied at
+// DialWithCodec dials namespace at the frontend at address with p's codec applied at
 // the gRPC level (codec.GRPCInterceptors): what the client writes is
 // encrypted, what it reads is decrypted, whatever converters it uses (the
 // SDK's defaults). It sees what an authorized operator sees through the
 // codec server; search attributes are in clear either way.
-func DialWithCodec(address string, p config.Payload) (client.Client, error) {
-	opts := client.Options{HostPort: address, Logger: QuietLogger{}}
+func DialWithCodec(address, namespace string, p config.Payload) (client.Client, error) {
+	opts := client.Options{HostPort: address, Namespace: namespace, Logger: QuietLogger{}}
 	c, err := p.Codec()
 	if err != nil {
 		return nil, err
@@ -60,22 +60,22 @@ func DialWithCodec(address string, p config.Payload) (client.Client, error) {
 	}
 	tc, err := client.Dial(opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the dev server: %w", err)
+		return nil, fmt.Errorf("connect to the Temporal server: %w", err)
 	}
 	return tc, nil
 }
 
-// DialWorkerClient dials the frontend at address with p's converters
+// DialWorkerClient dials namespace at the frontend at address with p's converters
 // (config.Payload.ClientOptions), as the worker command does: the client a
 // worker runs on.
-func DialWorkerClient(address string, p config.Payload) (client.Client, error) {
-	opts, err := p.ClientOptions(client.Options{HostPort: address, Logger: QuietLogger{}})
+func DialWorkerClient(address, namespace string, p config.Payload) (client.Client, error) {
+	opts, err := p.ClientOptions(client.Options{HostPort: address, Namespace: namespace, Logger: QuietLogger{}})
 	if err != nil {
 		return nil, err
 	}
 	tc, err := client.Dial(opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the dev server: %w", err)
+		return nil, fmt.Errorf("connect to the Temporal server: %w", err)
 	}
 	return tc, nil
 }

@@ -38,13 +38,13 @@ func BuildWorker(ctx context.Context, dir string) (string, error) {
 }
 
 // WorkerEnv is the environment of a worker command that reaches the
-// Temporal frontend at address (namespace default), Stripe and SendGrid
+// Temporal frontend at address (in namespace), Stripe and SendGrid
 // as cfg says, and encrypts payloads as payload says. It is this process's
 // environment without its Temporal, Stripe, SendGrid, email and payload
 // encryption variables, which could point the worker elsewhere, plus the
 // worker's own; the Temporal config file is none, and the metrics server
 // listens on a free loopback port.
-func WorkerEnv(address string, cfg config.Worker, payload config.Payload) []string {
+func WorkerEnv(address, namespace string, cfg config.Worker, payload config.Payload) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
@@ -56,7 +56,7 @@ func WorkerEnv(address string, cfg config.Worker, payload config.Payload) []stri
 	}
 	env = append(env,
 		"TEMPORAL_ADDRESS="+address,
-		"TEMPORAL_NAMESPACE=default",
+		"TEMPORAL_NAMESPACE="+namespace,
 		"TEMPORAL_CONFIG_FILE="+os.DevNull,
 		"STRIPE_SECRET_KEY="+cfg.StripeSecretKey,
 		"STRIPE_API_URL="+cfg.StripeAPIURL,
@@ -140,6 +140,16 @@ func (p *WorkerProcess) Running() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.proc != nil && !p.proc.exited()
+}
+
+// Pid is the process ID of the worker last started, 0 if none was.
+func (p *WorkerProcess) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc == nil {
+		return 0
+	}
+	return p.proc.cmd.Process.Pid
 }
 
 // Starts is how many times the worker was started.

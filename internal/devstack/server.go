@@ -33,8 +33,12 @@ type ServerOptions struct {
 // again on the same ports (and, with ServerOptions.DBFile, the same
 // workflows): the SDK's clients reconnect by themselves.
 type Server struct {
-	Address string // host:port of the frontend
-	UIURL   string // empty when headless
+	Address   string // host:port of the frontend
+	Namespace string // the namespace to use: "default" on a dev server
+	UIURL     string // empty when headless
+	// External is set for a server the stack did not start (see
+	// ExternalServer): Stop, Start and Restart are refused.
+	External bool
 
 	cli  string
 	args []string
@@ -82,7 +86,7 @@ func StartServer(ctx context.Context, cli string, opts ServerOptions) (*Server, 
 	for _, n := range names {
 		args = append(args, "--search-attribute", n+"="+types[n])
 	}
-	s := &Server{Address: fmt.Sprintf("127.0.0.1:%d", opts.Port), cli: cli, args: args, log: opts.Log}
+	s := &Server{Address: fmt.Sprintf("127.0.0.1:%d", opts.Port), Namespace: "default", cli: cli, args: args, log: opts.Log}
 	if !opts.Headless {
 		s.UIURL = fmt.Sprintf("http://localhost:%d", opts.UIPort)
 	}
@@ -96,6 +100,9 @@ func StartServer(ctx context.Context, cli string, opts ServerOptions) (*Server, 
 // database file, and waits until it is ready. It does nothing if the server
 // runs. A server kept in memory starts again empty.
 func (s *Server) Start(ctx context.Context) error {
+	if s.External {
+		return fmt.Errorf("the Temporal server at %s was not started by this stack: it cannot start it", s.Address)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil && !s.proc.exited() {

@@ -19,8 +19,10 @@ import (
 	"github.com/withings-plus/subscriptions/internal/stripefake"
 )
 
-// Stack is a dev server, the Stripe and SendGrid stand-ins, and a worker
-// using them: the system under test of the integration tests. Payloads are
+// Stack is a Temporal server, the Stripe and SendGrid stand-ins, and a
+// worker using them: the system under test of the integration tests. The
+// server is a dev server of the stack's own, or, when ExternalServerVar is
+// set, a namespace of its own on that server (see ExternalServer). Payloads are
 // encrypted (Payload): the worker writes them through the codec's data
 // converter, as the worker command does, and Client reads and writes them
 // through the codec at the gRPC level (DialWithCodec), so that tests see
@@ -84,14 +86,20 @@ func StartStackWith(ctx context.Context, progress io.Writer, opts StackOptions) 
 	if err != nil {
 		return nil, err
 	}
-	cli, err := TemporalCLI(ctx, bin, progress)
-	if err != nil {
-		return nil, err
+	if address := os.Getenv(ExternalServerVar); address != "" {
+		if s.Server, err = ExternalServer(ctx, address); err != nil {
+			return nil, err
+		}
+	} else {
+		cli, err := TemporalCLI(ctx, bin, progress)
+		if err != nil {
+			return nil, err
+		}
+		if s.Server, err = StartServer(ctx, cli, ServerOptions{Headless: true, DBFile: opts.DBFile, Log: opts.ServerLog}); err != nil {
+			return nil, err
+		}
+		s.stop = append(s.stop, s.Server.Stop)
 	}
-	if s.Server, err = StartServer(ctx, cli, ServerOptions{Headless: true, DBFile: opts.DBFile, Log: opts.ServerLog}); err != nil {
-		return nil, err
-	}
-	s.stop = append(s.stop, s.Server.Stop)
 	stripeURL, err := s.serve(s.Stripe)
 	if err != nil {
 		return nil, err
@@ -105,11 +113,11 @@ func StartStackWith(ctx context.Context, progress io.Writer, opts StackOptions) 
 		SendGridAPIKey: "SG.stand-in", SendGridAPIURL: mailURL,
 		EmailFrom: config.DefaultEmailFrom,
 	}
-	if s.Client, err = DialWithCodec(s.Server.Address, s.Payload); err != nil {
+	if s.Client, err = DialWithCodec(s.Server.Address, s.Server.Namespace, s.Payload); err != nil {
 		return nil, err
 	}
 	s.stop = append(s.stop, s.Client.Close)
-	if s.workerClient, err = DialWorkerClient(s.Server.Address, s.Payload); err != nil {
+	if s.workerClient, err = DialWorkerClient(s.Server.Address, s.Server.Namespace, s.Payload); err != nil {
 		return nil, err
 	}
 	s.stop = append(s.stop, s.workerClient.Close, s.StopWorker)
@@ -153,7 +161,7 @@ func (s *Stack) StopWorker() {
 // not yet started, set to use the stack's server and stand-ins, and writing
 // its output to log. Stop stops it first.
 func (s *Stack) NewWorkerProcess(path string, log io.Writer) *WorkerProcess {
-	p := &WorkerProcess{Path: path, Env: WorkerEnv(s.Server.Address, s.WorkerConfig, s.Payload), Log: log}
+	p := &WorkerProcess{Path: path, Env: WorkerEnv(s.Server.Address, s.Server.Namespace, s.WorkerConfig, s.Payload), Log: log}
 	s.mu.Lock()
 	s.stop = append(s.stop, p.Stop)
 	s.mu.Unlock()
@@ -163,7 +171,7 @@ func (s *Stack) NewWorkerProcess(path string, log io.Writer) *WorkerProcess {
 // Env is the environment a process needs to reach the stack's server and
 // read its payloads (it holds the keys: never print it).
 func (s *Stack) Env() []string {
-	env := append(os.Environ(), "TEMPORAL_ADDRESS="+s.Server.Address, "TEMPORAL_NAMESPACE=default")
+	env := append(os.Environ(), "TEMPORAL_ADDRESS="+s.Server.Address, "TEMPORAL_NAMESPACE="+s.Server.Namespace)
 	return append(env, s.Payload.Env()...)
 }
 
