@@ -12,7 +12,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/withings-plus/subscriptions/api"
 	"github.com/withings-plus/subscriptions/config"
 )
 
@@ -27,11 +26,12 @@ var (
 
 // The stack's services, by the names the README and users' scripts use.
 const (
-	svcPostgres   = "postgresql"
-	svcTemporal   = "temporal"
-	svcAdminTools = "temporal-admin-tools"
-	svcUI         = "temporal-ui"
-	svcWorker     = "worker"
+	svcPostgres = "postgresql"
+	svcSchema   = "temporal-schema"
+	svcTemporal = "temporal"
+	svcRegister = "temporal-register"
+	svcUI       = "temporal-ui"
+	svcWorker   = "worker"
 )
 
 // composeFile is the part of the compose format these tests read. Fields that
@@ -239,7 +239,7 @@ func TestComposeServices(t *testing.T) {
 		got = append(got, name)
 	}
 	sort.Strings(got)
-	want := []string{svcPostgres, svcTemporal, svcAdminTools, svcUI, svcWorker}
+	want := []string{svcPostgres, svcSchema, svcTemporal, svcRegister, svcUI, svcWorker}
 	sort.Strings(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("services = %v, want exactly %v", got, want)
@@ -414,14 +414,15 @@ func TestWorkerDefaultsAreValid(t *testing.T) {
 	}
 }
 
-// createCall is one `temporal operator search-attribute create` in a script.
+// createCall is one `temporal operator search-attribute create` in a script
+// (the CLI named temporal or by a variable).
 type createCall struct {
 	namespace string
 	names     []string
 	types     []string
 }
 
-var createRE = regexp.MustCompile(`temporal\s+operator\s+search-attribute\s+create\b([^\n]*)`)
+var createRE = regexp.MustCompile(`\boperator\s+search-attribute\s+create\b([^\n]*)`)
 
 func parseCreates(script string) []createCall {
 	script = strings.ReplaceAll(script, "\\\n", " ") // shell line continuations
@@ -478,59 +479,6 @@ func commandText(v any) string {
 	}
 }
 
-func TestAdminToolsRegistersSearchAttributes(t *testing.T) {
-	c := loadCompose(t)
-	admin := c.service(t, svcAdminTools)
-	script := commandText(admin.Entrypoint) + "\n" + commandText(admin.Command)
-
-	// compose interpolates $VAR itself; shell variables must be written $$VAR.
-	if rest := strings.ReplaceAll(script, "$$", ""); strings.Contains(rest, "$") {
-		t.Errorf("%s: command has a single $ that compose would interpolate; write $$ for the shell", svcAdminTools)
-	}
-
-	workerNS := resolve(environment(t, svcWorker, c.service(t, svcWorker))["TEMPORAL_NAMESPACE"], "")
-	calls := parseCreates(script)
-	if len(calls) == 0 {
-		t.Fatalf("%s: no `temporal operator search-attribute create` in its command", svcAdminTools)
-	}
-	registered := map[string]string{}
-	for _, call := range calls {
-		if call.namespace != workerNS {
-			t.Errorf("%s: creates %v in namespace %q, the worker uses %q", svcAdminTools, call.names, call.namespace, workerNS)
-		}
-		if len(call.names) != len(call.types) || len(call.names) == 0 {
-			t.Errorf("%s: a create call has names %v and types %v", svcAdminTools, call.names, call.types)
-			continue
-		}
-		for i, n := range call.names {
-			registered[n] = call.types[i]
-		}
-	}
-	want := api.SearchAttributeTypes()
-	for name, typ := range want {
-		got, ok := registered[name]
-		switch {
-		case !ok:
-			t.Errorf("%s: search attribute %s (%s) is not registered", svcAdminTools, name, typ)
-		case !strings.EqualFold(got, typ):
-			t.Errorf("%s: search attribute %s registered as %s, want %s", svcAdminTools, name, got, typ)
-		}
-	}
-	for name := range registered {
-		if _, ok := want[name]; !ok {
-			t.Errorf("%s: registers %s, which api.SearchAttributeTypes does not have", svcAdminTools, name)
-		}
-	}
-
-	env := environment(t, svcAdminTools, admin)
-	if addr := resolve(env["TEMPORAL_ADDRESS"], ""); !strings.HasPrefix(addr, svcTemporal+":") {
-		t.Errorf("%s: TEMPORAL_ADDRESS %q, want the %s service", svcAdminTools, addr, svcTemporal)
-	}
-	if r := fmt.Sprint(admin.Restart); r != "no" {
-		t.Errorf("%s: restart %q, want \"no\" (a one-shot job)", svcAdminTools, r)
-	}
-}
-
 // dependsOn returns a service's dependencies with their conditions
 // (service_started for the short list form).
 func dependsOn(t *testing.T, name string, s service) map[string]string {
@@ -572,11 +520,17 @@ func TestStartupOrder(t *testing.T) {
 			}
 		}
 	}
+	for _, name := range []string{svcSchema, svcRegister} {
+		if r := fmt.Sprint(c.service(t, name).Restart); r != "no" {
+			t.Errorf("service %s: restart %q, want \"no\" (a one-shot job the next step waits for)", name, r)
+		}
+	}
 	for _, want := range []struct{ svc, dep, cond string }{
-		{svcTemporal, svcPostgres, "service_healthy"},
-		{svcAdminTools, svcTemporal, "service_healthy"},
+		{svcSchema, svcPostgres, "service_healthy"},
+		{svcTemporal, svcSchema, "service_completed_successfully"},
+		{svcRegister, svcTemporal, "service_healthy"},
 		{svcUI, svcTemporal, "service_healthy"},
-		{svcWorker, svcAdminTools, "service_completed_successfully"},
+		{svcWorker, svcRegister, "service_completed_successfully"},
 	} {
 		if got := dependsOn(t, want.svc, c.service(t, want.svc))[want.dep]; got != want.cond {
 			t.Errorf("service %s: depends_on %s condition %q, want %q", want.svc, want.dep, got, want.cond)
@@ -598,11 +552,17 @@ func goDirective(t *testing.T) string {
 	return string(m[1])
 }
 
-// dockerInstructions returns the Dockerfile's instructions, continuation
-// lines joined and comments dropped.
+// dockerInstructions returns the worker Dockerfile's instructions.
 func dockerInstructions(t *testing.T) []string {
 	t.Helper()
-	b, err := os.ReadFile(dockerfilePath)
+	return dockerInstructionsOf(t, dockerfilePath)
+}
+
+// dockerInstructionsOf returns a Dockerfile's instructions, continuation
+// lines joined and comments dropped.
+func dockerInstructionsOf(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
