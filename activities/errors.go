@@ -10,7 +10,8 @@ import (
 // Error types the activities add to those of types.go.
 const (
 	// ErrTypeStripeUnavailable is a retryable failure to reach Stripe or an
-	// answer worth retrying (HTTP 429, 5xx, 401/403/409, network errors).
+	// answer worth retrying (HTTP 429, 409, a 5xx but a charge's saved one,
+	// network errors).
 	ErrTypeStripeUnavailable = "StripeUnavailable"
 	// ErrTypeSendGridUnavailable is the same for SendGrid.
 	ErrTypeSendGridUnavailable = "SendGridUnavailable"
@@ -33,6 +34,12 @@ func keyPattern() *regexp.Regexp {
 	return regexp.MustCompile(`\b(sk|rk)_(test|live)_[A-Za-z0-9*]+|\bSG\.[A-Za-z0-9_\-.]+`)
 }
 
+// userinfoPattern matches the user information of a URL (a transport
+// error names the URL it failed on, and net/http keeps its user name).
+func userinfoPattern() *regexp.Regexp {
+	return regexp.MustCompile(`(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@\s]+@`)
+}
+
 // scrub removes the configured secrets (and anything shaped like a key) from
 // a message that is about to leave the activity.
 func (a *Activities) scrub(msg string) string {
@@ -41,6 +48,7 @@ func (a *Activities) scrub(msg string) string {
 			msg = strings.ReplaceAll(msg, secret, "[REDACTED]")
 		}
 	}
+	msg = userinfoPattern().ReplaceAllString(msg, "${1}[REDACTED]@")
 	return keyPattern().ReplaceAllString(msg, "[REDACTED]")
 }
 

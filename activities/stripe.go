@@ -262,6 +262,9 @@ func (a *Activities) CheckPaymentMethod(ctx context.Context, req PaymentMethodRe
 	pm, err := a.stripe.PaymentMethods.Get(id, &stripe.PaymentMethodParams{Params: stripe.Params{Context: ctx}})
 	var se *stripe.Error
 	if errors.As(err, &se) && (se.Code == stripe.ErrorCodeResourceMissing || se.HTTPStatusCode == http.StatusNotFound) {
+		if err := a.customerExists(ctx, req.StripeCustomerID); err != nil {
+			return PaymentMethodResult{}, err // not the customer's mistake: ours
+		}
 		return PaymentMethodResult{}, a.permanent(ErrTypeInvalidPaymentMethod, fmt.Sprintf("payment method %s does not exist", id))
 	}
 	if err != nil {
@@ -292,6 +295,26 @@ func (a *Activities) CheckPaymentMethod(ctx context.Context, req PaymentMethodRe
 		res.Brand, res.Last4 = string(pm.Card.Brand), pm.Card.Last4
 	}
 	return res, nil
+}
+
+// customerExists tells a payment method that does not exist from a key
+// that sees none of the account's objects: when Stripe does not know the
+// customer either (a key of another account or mode), it is a non-retryable
+// ErrTypeStripeRefused error, for ops to fix. An empty id is not checked.
+func (a *Activities) customerExists(ctx context.Context, id string) error {
+	if id == "" {
+		return nil
+	}
+	_, err := a.stripe.Customers.Get(id, &stripe.CustomerParams{Params: stripe.Params{Context: ctx}})
+	var se *stripe.Error
+	if errors.As(err, &se) && (se.Code == stripe.ErrorCodeResourceMissing || se.HTTPStatusCode == http.StatusNotFound) {
+		return a.permanent(ErrTypeStripeRefused, fmt.Sprintf(
+			"checking a payment method of customer %s: Stripe knows neither the payment method nor the customer (is the worker's key of another account or mode?)", id))
+	}
+	if err != nil {
+		return a.stripeFailure("checking customer "+id, err)
+	}
+	return nil
 }
 
 // FindCharge looks for what Stripe holds of one charge attempt, for when its
@@ -368,9 +391,11 @@ func found(pi *stripe.PaymentIntent, status, declineCode string) FindChargeResul
 }
 
 // stripeFailure classifies an error of stripe-go. Answers worth retrying
-// (429, 5xx, 409 idempotency_key_in_use, each unless Stripe-Should-Retry
-// says false) and transport errors are retryable ErrTypeStripeUnavailable
-// errors. Any other answer is Stripe refusing the request as a mistake of
+// (429, 5xx, 409 idempotency_key_in_use, and any with Stripe-Should-Retry:
+// true) and transport errors are retryable ErrTypeStripeUnavailable errors
+// (a charge's 5xx saved under its key never reaches here: see
+// savedUnderKey; a GET is saved under no key, so it is retried whatever
+// Stripe-Should-Retry says). Any other answer is Stripe refusing the request as a mistake of
 // ours, not the customer's: a key of another account or mode (401, 403, a
 // customer or object that does not exist for the key), an invalid request,
 // an idempotency key reused with other parameters (ErrTypeIdempotencyConflict,

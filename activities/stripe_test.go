@@ -692,3 +692,30 @@ func TestFindChargeBadRequests(t *testing.T) {
 		t.Errorf("%d requests sent", n)
 	}
 }
+
+// TestCheckPaymentMethodWithAnotherAccountsKey: a worker whose key is of
+// another account sees neither the card nor the customer: that is our
+// mistake (StripeRefused), never the customer's card refused as missing.
+func TestCheckPaymentMethodWithAnotherAccountsKey(t *testing.T) {
+	h := newHarness(t, nil)
+	h.stripe.SetAccountKey("sk_test_the_customers_account")
+	err := run(t, h.env, h.acts.CheckPaymentMethod, PaymentMethodRequest{PaymentMethodID: "pm_1Mine", StripeCustomerID: "cus_A"}, nil)
+	if ae := appError(t, err, ErrTypeStripeRefused, true); !strings.Contains(ae.Message(), "another account or mode") {
+		t.Errorf("message %q", ae.Message())
+	}
+	// With the account's key, a payment method that does not exist is the customer's.
+	h.stripe.SetAccountKey("")
+	err = run(t, h.env, h.acts.CheckPaymentMethod, PaymentMethodRequest{PaymentMethodID: "pm_missing", StripeCustomerID: "cus_A"}, nil)
+	appError(t, err, ErrTypeInvalidPaymentMethod, true)
+}
+
+// TestScrubRemovesURLUserInfo: a transport error names the URL it failed
+// on, with its user name (net/http drops only the password): never in what
+// an activity returns.
+func TestScrubRemovesURLUserInfo(t *testing.T) {
+	a := New(config.Worker{StripeSecretKey: "sk_test_1", SendGridAPIKey: "SG.x"}, nil, nil)
+	got := a.scrub(`Post "https://sk_test_other:@api.example.com/v1/payment_intents": dial tcp: connection refused; see https://user@host/x`)
+	if strings.Contains(got, "sk_test_other") || strings.Contains(got, "user@") || !strings.Contains(got, "https://[REDACTED]@api.example.com/v1/payment_intents") {
+		t.Errorf("scrubbed: %s", got)
+	}
+}

@@ -1,6 +1,11 @@
 package billing
 
-import "time"
+import (
+	"slices"
+	"time"
+
+	"github.com/withings-plus/subscriptions/api"
+)
 
 // Charge attempts whose outcome is not known yet (rules 2).
 //
@@ -54,14 +59,24 @@ func (s *Subscription) Hold(c Charge, sentAt, recheckAt time.Time, issue string)
 }
 
 // RenewKey returns the held attempt c, which Stripe holds nothing of, to be
-// made again at once under a new key: a first sending.
-func (s *Subscription) RenewKey(c Charge) Charge {
-	if i := s.openIndex(c.Cycle); i >= 0 {
-		s.Open[i].Keys = c.Key + 1
+// made again at once under a new key: a first sending, with the card the
+// subscription has now. again is false when nothing is owed any more: after
+// a withdrawal the cycle is dropped (the contract is undone, and Stripe
+// took nothing).
+func (s *Subscription) RenewKey(c Charge) (_ Charge, again bool) {
+	i := s.openIndex(c.Cycle)
+	if i < 0 {
+		return c, false
 	}
+	if s.Ended && s.EndReason == api.EndWithdrawn {
+		s.Open = slices.Delete(s.Open, i, i+1)
+		return c, false
+	}
+	s.Open[i].Keys = c.Key + 1
 	c.Key++
 	c.Recheck, c.Resend, c.SentAt = false, false, time.Time{}
-	return c
+	c.PaymentMethodID = s.PaymentMethodID
+	return c, true
 }
 
 // RecheckDelay is how long after an indeterminate answer the attempt is

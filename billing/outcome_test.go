@@ -38,8 +38,9 @@ func TestHoldLooksUpThenRenewsTheKey(t *testing.T) {
 		if !r.Recheck || !r.Resend || r.Attempt != c.Attempt || s.IdempotencyKey(r) != first {
 			t.Fatalf("recheck charge %+v key %s", r, s.IdempotencyKey(r))
 		}
-		n := s.RenewKey(r)
-		if n.Recheck || n.Resend || n.Key != 1 || s.IdempotencyKey(n) != first+"/key-1" {
+		s.PaymentMethodID = "pm_card_new" // the customer changed cards while it was held
+		n, again := s.RenewKey(r)
+		if !again || n.PaymentMethodID != "pm_card_new" || n.Recheck || n.Resend || n.Key != 1 || s.IdempotencyKey(n) != first+"/key-1" {
 			t.Fatalf("renewed %+v key %s", n, s.IdempotencyKey(n))
 		}
 		// The renewed key gets no answer: made again under it, not rechecked.
@@ -70,7 +71,8 @@ func TestChargeIssue(t *testing.T) {
 		{"unknown since the first sending, through renewals", CurrentRules, func(s *Subscription, c Charge, t0 time.Time) {
 			s.Hold(c, t0, t0.Add(5*time.Minute), "")
 			r, _ := s.RetryCharge(c.Cycle)
-			s.Hold(s.RenewKey(r), t0.Add(20*time.Hour), t0.Add(21*time.Hour), "")
+			n, _ := s.RenewKey(r)
+			s.Hold(n, t0.Add(20*time.Hour), t0.Add(21*time.Hour), "")
 		}, 25 * time.Hour, IssueUnknownOutcome},
 		{"refused at once", CurrentRules, func(s *Subscription, c Charge, t0 time.Time) { s.Hold(c, t0, t0.Add(time.Hour), IssueStripeRefused) }, 0, IssueStripeRefused},
 		{"declined is no issue", CurrentRules, func(s *Subscription, c Charge, t0 time.Time) {
@@ -95,5 +97,26 @@ func TestRecheckDelay(t *testing.T) {
 		if got := RecheckDelay(Charge{Key: key}); got != want {
 			t.Errorf("RecheckDelay(key %d) = %s, want %s", key, got, want)
 		}
+	}
+}
+
+// TestNothingOwedAfterAWithdrawal: a held attempt of a withdrawn
+// subscription that Stripe holds nothing of is not made again: the cycle
+// is dropped, as the contract is undone.
+func TestNothingOwedAfterAWithdrawal(t *testing.T) {
+	s, c, t0 := heldSub(t, CurrentRules)
+	s.Hold(c, t0, t0.Add(time.Hour), IssueStripeRefused)
+	s.end(t0.Add(24*time.Hour), api.EndWithdrawn)
+	r, _ := s.RetryCharge(c.Cycle)
+	if _, again := s.RenewKey(r); again || len(s.Open) != 0 || s.Unsettled() || s.ChargeIssue(t0.Add(48*time.Hour)) != "" {
+		t.Fatalf("again %v, open %v, unsettled %v", again, s.Open, s.Unsettled())
+	}
+	// Canceled instead: the cycle fell due before the end and is still owed.
+	s, c, t0 = heldSub(t, CurrentRules)
+	s.Hold(c, t0, t0.Add(time.Hour), IssueStripeRefused)
+	s.end(t0.Add(24*time.Hour), api.EndCanceled)
+	r, _ = s.RetryCharge(c.Cycle)
+	if _, again := s.RenewKey(r); !again || len(s.Open) != 1 {
+		t.Fatalf("canceled: again %v, open %v", again, s.Open)
 	}
 }

@@ -16,6 +16,9 @@ var acts *activities.Activities
 var businessErrors = []string{
 	activities.ErrTypePaymentDeclined,
 	activities.ErrTypeStripeRequest,
+	activities.ErrTypeStripeRefused,
+	activities.ErrTypeChargeIndeterminate,
+	activities.ErrTypeIdempotencyConflict,
 	activities.ErrTypeInvalidPaymentMethod,
 }
 

@@ -19,10 +19,16 @@ import (
 // means the code would carry the recorded run on; an error names the first
 // event it would not.
 func Replay(h *historypb.History, dc converter.DataConverter, logger log.Logger) error {
+	return ReplayWith(h, dc, logger, Options{Wall: time.Now})
+}
+
+// ReplayWith is Replay with the workflow registered with opts, as a worker
+// of another kind (a live Stripe key) would register it.
+func ReplayWith(h *historypb.History, dc converter.DataConverter, logger log.Logger, opts Options) error {
 	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
 	if err != nil {
 		return fmt.Errorf("replayer: %w", err)
 	}
-	r.RegisterWorkflowWithOptions(WithWallClock(time.Now), workflow.RegisterOptions{Name: api.WorkflowType})
+	r.RegisterWorkflowWithOptions(opts.Workflow(), workflow.RegisterOptions{Name: api.WorkflowType})
 	return r.ReplayWorkflowHistory(logger, h)
 }

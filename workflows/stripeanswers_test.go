@@ -142,3 +142,32 @@ func TestLiveWorkerRefusesATestClock(t *testing.T) {
 		t.Fatalf("a live worker did not charge a subscription without a test clock: %v", env.GetWorkflowError())
 	}
 }
+
+// TestWithdrawalWhileChargingIsHeldChargesNothing: Stripe refuses our key
+// from the first charge; the customer withdraws on day 2, and the key is
+// fixed on day 3. Stripe took nothing and the contract is undone: the held
+// cycle is dropped, never charged under a new key and then refunded.
+func TestWithdrawalWhileChargingIsHeldChargesNothing(t *testing.T) {
+	fake := newFake()
+	fake.refusing = true
+	h := newHarness(t, date("2026-01-31T09:00:00Z"), fake)
+	res := h.update(day(2), api.UpdateWithdraw, api.WithdrawRequest{})
+	h.at(day(3), func() {
+		fake.mu.Lock()
+		fake.refusing = false
+		fake.mu.Unlock()
+	})
+	final, err := h.run(input(noOffer), day(12))
+	if err != nil || !res.done || res.err != nil {
+		t.Fatalf("run %v, withdraw %+v", err, res)
+	}
+	if len(fake.intents) != 0 || len(fake.refunds) != 0 {
+		t.Fatalf("Stripe took %d charges and %d refunds after a withdrawal that owed nothing", len(fake.intents), len(fake.refunds))
+	}
+	kinds := fake.emailKinds()
+	if kinds["payment_receipt"]+kinds["refund_issued"]+kinds["payment_failed"] != 0 || final.Status != api.StatusEnded ||
+		final.EndReason != api.EndWithdrawn || final.Settlement != "" || final.OutstandingMinor != 0 || len(final.OutstandingCycles) != 0 {
+		t.Fatalf("final %s/%s settlement %q outstanding %d %v, emails %v",
+			final.Status, final.EndReason, final.Settlement, final.OutstandingMinor, final.OutstandingCycles, kinds)
+	}
+}

@@ -54,6 +54,9 @@ type carried struct {
 	// Handled is the latest time on the subscription's clock the run had
 	// handled: no request counts before it.
 	Handled time.Time `json:"handled,omitzero"`
+	// ChargeIssue is the ChargeIssue search attribute the run last
+	// published (continue-as-new keeps the search attributes).
+	ChargeIssue string `json:"chargeIssue,omitempty"`
 }
 
 // run is one run of the workflow.
@@ -160,9 +163,7 @@ func (w *run) open(ctx workflow.Context, in api.Input) error {
 		if w.sub.Rules >= 1 { // the last run published it; continue-as-new keeps it
 			w.sa.settlement = w.sub.Settlement()
 		}
-		if w.sub.Rules >= 2 {
-			w.sa.chargeIssue = w.sub.ChargeIssue(w.now(ctx))
-		}
+		w.sa.chargeIssue = c.ChargeIssue
 		w.sub.Rules = max(w.sub.Rules, w.rules)
 		return w.publish(ctx)
 	}
@@ -170,11 +171,15 @@ func (w *run) open(ctx workflow.Context, in api.Input) error {
 	// workflowcheck flags Validate: net/mail's debug logging (off, never
 	// run) reads time.Now, and x/text and fmt reach the runtime's GC
 	// goroutines. A false positive: validation reads only its arguments.
+	validate := in.Validate
+	if w.rules < 2 { // names were not checked: runs started then replay as they ran
+		validate = in.ValidateWithoutName
+	}
 	//workflowcheck:ignore
-	if err := in.Validate(startAt); err != nil {
+	if err := validate(startAt); err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), api.ErrTypeInvalidInput, nil)
 	}
-	if in.TestClock != nil && w.liveStripe {
+	if in.TestClock != nil && w.rules >= 2 && w.liveStripeNow(ctx) {
 		err := &api.InputError{Field: "testClock", Reason: "is refused: this worker charges with a live Stripe key, and test clocks are for test mode only"}
 		return temporal.NewNonRetryableApplicationError(err.Error(), api.ErrTypeInvalidInput, nil)
 	}
@@ -209,6 +214,18 @@ func (w *run) open(ctx workflow.Context, in api.Input) error {
 		w.email(ctx, "trial_started")
 	}
 	return w.publish(ctx)
+}
+
+// liveStripeNow records whether the worker that starts the run charges
+// with a live Stripe key: a side effect, so that a worker of another mode
+// replays the run as it ran (its Charge activity refuses what it must).
+func (w *run) liveStripeNow(ctx workflow.Context) bool {
+	live := w.liveStripe
+	enc := workflow.SideEffect(ctx, func(workflow.Context) any { return live })
+	if err := enc.Get(&live); err != nil {
+		return false
+	}
+	return live
 }
 
 // live runs the subscription until it ends or continues as new.
@@ -319,9 +336,13 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 			return ok
 		}
 		// Stripe holds no such charge: sending it again cannot charge twice,
-		// under a new key if the old one is spent.
+		// under a new key if the old one is spent; unless nothing is owed
+		// any more (a withdrawal undid the contract).
 		if c.Recheck {
-			c = w.sub.RenewKey(c)
+			var again bool
+			if c, again = w.sub.RenewKey(c); !again {
+				return false
+			}
 		}
 	}
 	req := activities.ChargeRequest{
@@ -339,9 +360,7 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 		// keeps its parameters, as Stripe compares them under the key.
 		req.Run = w.sub.KeyPrefix
 	}
-	if w.rules >= 2 {
-		req.TestClock = w.in.TestClock != nil
-	}
+	req.TestClock = w.in.TestClock != nil // an input of the activity: replay never compares it
 	var res activities.ChargeResult
 	actx := summary(w.chargeOptions(ctx), fmt.Sprintf("charge cycle %d, attempt %d: %s", c.Cycle, c.Attempt, billing.FormatMoney(c.AmountMinor, w.sub.Currency)))
 	err := workflow.ExecuteActivity(actx, acts.Charge, req).Get(ctx, &res)
@@ -407,7 +426,7 @@ func (w *run) adopt(ctx workflow.Context, c billing.Charge) (done, paid bool) {
 	found, err := w.findCharge(ctx, c)
 	var appErr *temporal.ApplicationError
 	switch {
-	case w.rules >= 2 && errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeStripeRefused:
+	case w.rules >= 2 && errors.As(err, &appErr) && (appErr.Type() == activities.ErrTypeStripeRefused || appErr.Type() == activities.ErrTypeStripeRequest):
 		w.refused(ctx, c, c.SentAt, err)
 		return true, false
 	case err != nil:
@@ -502,7 +521,8 @@ func (w *run) continueAsNew(ctx workflow.Context) error {
 	// (workflowcheck flags encoding/json, for reflect and the runtime's GC
 	// goroutines deep inside: a false positive, map keys are sorted.)
 	//workflowcheck:ignore
-	state, err := json.Marshal(carried{Sub: w.sub, Clock: w.clock, Runs: w.runs + 1, Handled: billing.Later(w.handled, w.now(ctx))})
+	state, err := json.Marshal(carried{Sub: w.sub, Clock: w.clock, Runs: w.runs + 1, Handled: billing.Later(w.handled, w.now(ctx)),
+		ChargeIssue: w.sa.chargeIssue})
 	if err != nil {
 		return fmt.Errorf("encode carried state: %w", err)
 	}

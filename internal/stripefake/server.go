@@ -5,6 +5,8 @@
 // GET /v1/payment_intents?customer= and GET /v1/refunds?payment_intent=.
 // POST /v1/payment_methods/{id}/attach lets a test give a customer its cards.
 //
+// GET /v1/customers/{id} answers for any cus_… id.
+//
 // It speaks Stripe's wire format (form-encoded requests, JSON objects and
 // error bodies, list objects paged with limit, starting_after and
 // ending_before), honours Stripe's test payment methods (pm_card_visa,
@@ -483,6 +485,8 @@ func (s *Server) route(method, path string, form url.Values) reply {
 		return rep
 	case method == http.MethodGet && strings.HasPrefix(path, "/v1/payment_methods/"):
 		return s.getPaymentMethod(strings.TrimPrefix(path, "/v1/payment_methods/"))
+	case method == http.MethodGet && strings.HasPrefix(path, "/v1/customers/"):
+		return getCustomer(strings.TrimPrefix(path, "/v1/customers/"))
 	}
 	return invalid(http.StatusNotFound, "", "", fmt.Sprintf("Unrecognized request URL (%s: %s).", method, path))
 }
@@ -514,6 +518,15 @@ func writeRaw(w http.ResponseWriter, status int, raw []byte) {
 	_, _ = w.Write(raw)
 }
 
+// getCustomer answers GET /v1/customers/{id}: every cus_… id exists in
+// the account (the stand-in keeps no customers of its own).
+func getCustomer(id string) reply {
+	if !strings.HasPrefix(id, "cus_") {
+		return invalid(http.StatusNotFound, "resource_missing", "id", fmt.Sprintf("No such customer: '%s'", id))
+	}
+	return reply{status: http.StatusOK, body: map[string]any{"id": id, "object": "customer", "livemode": false}}
+}
+
 // secretKey is the secret key a request is made with.
 func secretKey(r *http.Request) string {
 	if user, _, ok := r.BasicAuth(); ok {
@@ -531,7 +544,7 @@ func otherAccount(method, path string, form url.Values) reply {
 	if id := form.Get("payment_intent"); id != "" {
 		return invalid(http.StatusBadRequest, "resource_missing", "payment_intent", fmt.Sprintf("No such payment_intent: '%s'", id))
 	}
-	for prefix, kind := range map[string]string{"/v1/payment_methods/": "PaymentMethod", "/v1/payment_intents/": "payment_intent"} {
+	for prefix, kind := range map[string]string{"/v1/payment_methods/": "PaymentMethod", "/v1/payment_intents/": "payment_intent", "/v1/customers/": "customer"} {
 		if id, ok := strings.CutPrefix(path, prefix); ok {
 			id, _, _ = strings.Cut(id, "/")
 			return invalid(http.StatusNotFound, "resource_missing", "id", fmt.Sprintf("No such %s: '%s'", kind, id))
