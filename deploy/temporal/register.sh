@@ -5,7 +5,8 @@
 # docker-compose.yml.
 #
 # Environment: TEMPORAL_CLI (temporal), TEMPORAL_ADDRESS, NAMESPACE [default],
-# RETENTION [720h: 30 days of closed runs, for eligibility look-ups].
+# RETENTION [1080h: 45 days of closed runs, more than the month trial
+# eligibility looks back on].
 set -eu
 cli="${TEMPORAL_CLI:-temporal}"
 ns="${NAMESPACE:-default}"
@@ -18,7 +19,7 @@ until "$cli" operator cluster health >/dev/null 2>&1; do
   sleep 1
 done
 if ! "$cli" operator namespace describe --namespace "$ns" >/dev/null 2>&1; then
-  "$cli" operator namespace create --namespace "$ns" --retention "${RETENTION:-720h}"
+  "$cli" operator namespace create --namespace "$ns" --retention "${RETENTION:-1080h}"
 fi
 tries=0
 until "$cli" operator namespace describe --namespace "$ns" >/dev/null 2>&1; do
