@@ -719,3 +719,32 @@ func TestScrubRemovesURLUserInfo(t *testing.T) {
 		t.Errorf("scrubbed: %s", got)
 	}
 }
+
+// TestLiveKeyNeverChargesATestClock: a worker with a live key refuses to
+// charge a subscription on a test clock (a refusal of ours, nothing sent to
+// Stripe), and charges one on real time.
+func TestLiveKeyNeverChargesATestClock(t *testing.T) {
+	h := newHarness(t, nil)
+	cfg := h.cfg
+	cfg.StripeSecretKey = "sk_live_fake"
+	acts := New(cfg, nil, nil)
+	env := newEnv(acts)
+	req := chargeReq("pm_card_visa", "k")
+	req.TestClock = true
+	err := run(t, env, acts.Charge, req, nil)
+	if ae := appError(t, err, ErrTypeStripeRefused, true); !strings.Contains(ae.Message(), "test clock") {
+		t.Errorf("message %q", ae.Message())
+	}
+	if n := len(h.stripe.Requests()); n != 0 {
+		t.Fatalf("%d requests reached Stripe", n)
+	}
+	req.TestClock = false
+	if err := run(t, env, acts.Charge, req, nil); err != nil {
+		t.Fatalf("a live worker does not charge a subscription on real time: %v", err)
+	}
+	// A test key charges a test clock.
+	req.TestClock, req.IdempotencyKey = true, "k2"
+	if err := run(t, h.env, h.acts.Charge, req, nil); err != nil {
+		t.Fatalf("a test worker does not charge a test clock: %v", err)
+	}
+}
