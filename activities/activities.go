@@ -23,6 +23,8 @@ type Activities struct {
 	from     *mail.Email
 	fromErr  error
 	bodies   map[string]*bodyTemplate
+	// visibility paces the eligibility look-ups (cfg.VisibilityRequestsPerSecond).
+	visibility *pacer
 }
 
 // New builds the activities. tc is used only by PriorSubscriptions and may be
@@ -32,8 +34,9 @@ func New(cfg config.Worker, tc client.Client, httpClient *http.Client) *Activiti
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	a := &Activities{cfg: cfg, temporal: tc, http: httpClient, bodies: parseBodies()}
-	a.stripe = NewStripeAPI(cfg, httpClient)
+	a := &Activities{cfg: cfg, temporal: tc, http: httpClient, bodies: parseBodies(),
+		visibility: newPacer("visibility", cfg.VisibilityRequestsPerSecond)}
+	a.stripe = NewStripeAPI(cfg, pacedClient(httpClient, newPacer("Stripe", cfg.StripeRequestsPerSecond)))
 	a.from, a.fromErr = mail.ParseEmail(cfg.EmailFrom)
 	return a
 }

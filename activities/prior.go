@@ -46,6 +46,14 @@ func (a *Activities) PriorSubscriptions(ctx context.Context, req PriorRequest) (
 	out := []PriorSubscription{}
 	var token []byte
 	for {
+		// Visibility is rate-limited per namespace: the look-ups queue in
+		// Temporal rather than fail (see pacer).
+		if err := a.visibility.wait(ctx); err != nil {
+			if perr, ok := a.paced("listing closed runs of "+req.WorkflowID, err); ok {
+				return nil, perr
+			}
+			return nil, a.retryable(ErrTypeTemporalUnavailable, fmt.Sprintf("listing closed runs of %s: %v", req.WorkflowID, err))
+		}
 		page, err := a.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			PageSize: 100, NextPageToken: token, Query: query,
 		})

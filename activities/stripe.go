@@ -403,6 +403,9 @@ func found(pi *stripe.PaymentIntent, status, declineCode string) FindChargeResul
 // ops must fix. The message never holds the raw error JSON, which can carry
 // whole objects.
 func (a *Activities) stripeFailure(op string, err error) error {
+	if perr, ok := a.paced(op, err); ok {
+		return perr // never sent: its turn comes later
+	}
 	var se *stripe.Error
 	if !errors.As(err, &se) {
 		return a.retryable(ErrTypeStripeUnavailable, fmt.Sprintf("%s: %v", op, err))

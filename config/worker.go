@@ -4,6 +4,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/mail"
 	"net/url"
 	"sort"
@@ -50,7 +51,27 @@ type Worker struct {
 	// Templates maps an email kind to its SendGrid dynamic template ID; kinds
 	// without one are sent with the project's own bodies.
 	Templates map[string]string
+	// StripeRequestsPerSecond (SUBSCRIPTIONS_STRIPE_REQUESTS_PER_SECOND,
+	// default DefaultStripeRequestsPerSecond; 0: unlimited) paces this
+	// worker's calls to Stripe: after an outage every subscription catches up
+	// at once, and Stripe allows 100 requests a second in live mode (25 in
+	// test mode) for the whole account. Set it to the account's limit
+	// divided by the number of workers.
+	StripeRequestsPerSecond float64
+	// VisibilityRequestsPerSecond (SUBSCRIPTIONS_VISIBILITY_REQUESTS_PER_SECOND,
+	// default DefaultVisibilityRequestsPerSecond; 0: unlimited) paces this
+	// worker's reads of Temporal visibility (the trial-eligibility look-up of
+	// each start with an offer): Temporal allows 10 a second per namespace by
+	// default. Set it to the namespace's limit divided by the number of
+	// workers, leaving room for ops' lists.
+	VisibilityRequestsPerSecond float64
 }
+
+// Defaults of the worker's pacing.
+const (
+	DefaultStripeRequestsPerSecond     = 25
+	DefaultVisibilityRequestsPerSecond = 8
+)
 
 // WorkerFromEnv reads a Worker through lookup (os.LookupEnv in production).
 // Blank values count as unset. With a live Stripe key (see LiveMode),
@@ -70,6 +91,23 @@ func WorkerFromEnv(lookup func(string) (string, bool)) (Worker, error) {
 		Templates:       map[string]string{},
 	}
 	var errs []error
+	w.StripeRequestsPerSecond = DefaultStripeRequestsPerSecond
+	w.VisibilityRequestsPerSecond = DefaultVisibilityRequestsPerSecond
+	for _, v := range []struct {
+		name string
+		dst  *float64
+	}{
+		{"SUBSCRIPTIONS_STRIPE_REQUESTS_PER_SECOND", &w.StripeRequestsPerSecond},
+		{"SUBSCRIPTIONS_VISIBILITY_REQUESTS_PER_SECOND", &w.VisibilityRequestsPerSecond},
+	} {
+		if raw := get(v.name); raw != "" {
+			f, err := strconv.ParseFloat(raw, 64)
+			if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+				errs = append(errs, fmt.Errorf("%s must be a number of requests a second, 0 or more (0: unlimited)", v.name))
+			}
+			*v.dst = f
+		}
+	}
 	if raw := get("SENDGRID_SANDBOX"); raw != "" {
 		sandbox, err := strconv.ParseBool(raw)
 		if err != nil {
@@ -188,6 +226,7 @@ func (w Worker) LogAttrs() []any {
 		"stripeMode", mode, "stripeAPI", stripeURL, "stripeKey", redact(w.StripeSecretKey),
 		"sendgridAPI", sendgridURL, "sendgridKey", redact(w.SendGridAPIKey), "sendgridSandbox", w.SendGridSandbox,
 		"emailFrom", w.EmailFrom, "dynamicTemplates", strings.Join(kinds, ","),
+		"stripeRequestsPerSecond", w.StripeRequestsPerSecond, "visibilityRequestsPerSecond", w.VisibilityRequestsPerSecond,
 	}
 }
 

@@ -48,6 +48,19 @@ func TestWorkerFromEnv(t *testing.T) {
 					t.Errorf("templates = %v", w.Templates)
 				}
 			}},
+		{name: "pacing defaults", env: base(), want: func(t *testing.T, w Worker) {
+			if w.StripeRequestsPerSecond != DefaultStripeRequestsPerSecond || w.VisibilityRequestsPerSecond != DefaultVisibilityRequestsPerSecond {
+				t.Errorf("pacing = %v %v", w.StripeRequestsPerSecond, w.VisibilityRequestsPerSecond)
+			}
+		}},
+		{name: "pacing set", env: with("SUBSCRIPTIONS_STRIPE_REQUESTS_PER_SECOND", "90", "SUBSCRIPTIONS_VISIBILITY_REQUESTS_PER_SECOND", "0"),
+			want: func(t *testing.T, w Worker) {
+				if w.StripeRequestsPerSecond != 90 || w.VisibilityRequestsPerSecond != 0 {
+					t.Errorf("pacing = %v %v", w.StripeRequestsPerSecond, w.VisibilityRequestsPerSecond)
+				}
+			}},
+		{name: "pacing invalid", env: with("SUBSCRIPTIONS_STRIPE_REQUESTS_PER_SECOND", "-1", "SUBSCRIPTIONS_VISIBILITY_REQUESTS_PER_SECOND", "fast"),
+			wantErr: []string{"SUBSCRIPTIONS_STRIPE_REQUESTS_PER_SECOND must be a number", "SUBSCRIPTIONS_VISIBILITY_REQUESTS_PER_SECOND must be a number"}},
 		{name: "sandbox", env: with("SENDGRID_SANDBOX", "true"), want: func(t *testing.T, w Worker) {
 			if !w.SendGridSandbox {
 				t.Error("SENDGRID_SANDBOX=true not read")

@@ -15,6 +15,11 @@
 // It serves Prometheus metrics (the SDK's and the workflow's business
 // counters) on /metrics, and /healthz and /livez for orchestrators, at
 // SUBSCRIPTIONS_METRICS_ADDRESS (default 127.0.0.1:9464; off: none).
+//
+// At scale it reads its tuning (sticky cache size, pollers, task slots,
+// activity rates: config.TuningFromEnv) and paces Stripe and visibility
+// (SUBSCRIPTIONS_STRIPE_REQUESTS_PER_SECOND,
+// SUBSCRIPTIONS_VISIBILITY_REQUESTS_PER_SECOND).
 package main
 
 import (
@@ -45,7 +50,8 @@ func main() {
 func run() error {
 	cfg, err := config.WorkerFromEnv(os.LookupEnv)
 	payload, perr := config.PayloadFromEnv(os.LookupEnv)
-	if err := errors.Join(err, perr); err != nil {
+	tuning, terr := config.TuningFromEnv(os.LookupEnv)
+	if err := errors.Join(err, perr, terr); err != nil {
 		return err
 	}
 	opts, err := envconfig.LoadDefaultClientOptions()
@@ -81,12 +87,13 @@ func run() error {
 	}
 
 	fatal := make(chan error, 1)
-	w := worker.New(tc, api.TaskQueue, worker.Options{OnFatalError: func(err error) {
+	w := worker.New(tc, api.TaskQueue, tuning.WorkerOptions(worker.Options{OnFatalError: func(err error) {
 		health.WorkerStopped(err)
 		fatal <- err
-	}})
+	}}))
 	workflows.Register(w, activities.New(cfg, tc, nil))
-	logger.Info("worker starting", append([]any{"taskQueue", api.TaskQueue, "payloadKeys", payload.String()}, cfg.LogAttrs()...)...)
+	attrs := append([]any{"taskQueue", api.TaskQueue, "payloadKeys", payload.String()}, cfg.LogAttrs()...)
+	logger.Info("worker starting", append(attrs, tuning.LogAttrs()...)...)
 	if payload.Off {
 		logger.Warn("payloads are written in clear: personal data is stored unencrypted in Temporal", "variable", config.PayloadEncryptionVar)
 	}

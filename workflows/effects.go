@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -39,8 +40,12 @@ func (w *run) email(ctx workflow.Context, kind string, data ...string) {
 }
 
 // priorSubscriptions reads the account's closed subscriptions, for trial
-// eligibility. If they cannot be read, the customer gets the benefit of the
-// doubt (the trial) and the failure is logged.
+// eligibility. Under rules 2 the look-up is retried until it succeeds
+// (eligibilityOptions, then again each day), so that a burst of starts
+// queues rather than granting trials it cannot check; only an error no
+// retry can change (a bug) gives the customer the benefit of the doubt (the
+// trial), logged. Under rules 0 and 1 a look-up that failed for 2 minutes
+// granted the trial.
 func (w *run) priorSubscriptions(ctx workflow.Context) []billing.Period {
 	if w.in.Offer == "" {
 		return nil
@@ -52,10 +57,22 @@ func (w *run) priorSubscriptions(ctx workflow.Context) []billing.Period {
 		FirstRunID:   info.FirstRunID,
 	}
 	var prior []activities.PriorSubscription
-	ctx = summary(lookupOptions(ctx), "look up the account's earlier subscriptions (trial eligibility)")
-	if err := workflow.ExecuteActivity(ctx, acts.PriorSubscriptions, req).Get(ctx, &prior); err != nil {
-		workflow.GetLogger(ctx).Error("cannot read earlier subscriptions; trial eligibility assumed", "error", err)
-		return nil
+	options := lookupOptions
+	if w.rules >= 2 {
+		options = eligibilityOptions
+	}
+	actx := summary(options(ctx), "look up the account's earlier subscriptions (trial eligibility)")
+	for {
+		err := workflow.ExecuteActivity(actx, acts.PriorSubscriptions, req).Get(ctx, &prior)
+		if err == nil {
+			break
+		}
+		var appErr *temporal.ApplicationError
+		if w.rules < 2 || (errors.As(err, &appErr) && appErr.NonRetryable()) {
+			workflow.GetLogger(ctx).Error("cannot read earlier subscriptions; trial eligibility assumed", "error", err)
+			return nil
+		}
+		workflow.GetLogger(ctx).Error("earlier subscriptions unreadable for a day; still trying (the subscription stays opening)", "error", err)
 	}
 	periods := make([]billing.Period, 0, len(prior))
 	for _, p := range prior {

@@ -64,6 +64,9 @@ type fakeStripe struct {
 	// refusing makes Stripe refuse every charge and look-up as a key of
 	// another account (ErrTypeStripeRefused) while it is set.
 	refusing bool
+	// priorFailures makes the next n eligibility look-ups fail as
+	// visibility does when it is rate-limited or down.
+	priorFailures int
 }
 
 // fakeIntent is a PaymentIntent the fake created.
@@ -219,6 +222,12 @@ func (f *fakeStripe) SendEmail(_ context.Context, e activities.Email) error {
 }
 
 func (f *fakeStripe) PriorSubscriptions(_ context.Context, _ activities.PriorRequest) ([]activities.PriorSubscription, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.priorFailures > 0 {
+		f.priorFailures--
+		return nil, temporal.NewApplicationError("visibility: namespace rate limit exceeded", activities.ErrTypeTemporalUnavailable)
+	}
 	return f.prior, nil
 }
 

@@ -78,6 +78,24 @@ func lookupOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
+// eligibilityOptions: the look-up of earlier subscriptions is retried for a
+// day, however long visibility is slow, rate-limited or down (the worker
+// paces it: see activities.ErrTypePaced), and then again (see
+// priorSubscriptions): the subscription stays opening meanwhile, and a
+// burst of starts queues rather than granting trials it cannot check.
+func eligibilityOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			NonRetryableErrorTypes: businessErrors,
+		},
+	})
+}
+
 // emailOptions: an email is tried for up to an hour, then given up; billing never waits for it.
 func emailOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{

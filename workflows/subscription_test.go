@@ -378,6 +378,23 @@ func TestReturningSubscriberIsChargedAtOnce(t *testing.T) {
 	}
 }
 
+// TestEligibilityQueuesNotGivesTrialsAway: visibility answers nothing for
+// ten minutes (rate-limited by a burst of starts, or down): the returning
+// subscriber's start waits for the look-up rather than granting a trial it
+// cannot check, then is charged at once.
+func TestEligibilityQueuesNotGivesTrialsAway(t *testing.T) {
+	fake := newFake()
+	t0 := date("2026-05-20T09:00:00Z")
+	fake.prior = []activities.PriorSubscription{{RunID: "r1", StartAt: date("2025-05-01T00:00:00Z"), EndAt: date("2026-05-01T00:00:00Z")}}
+	fake.priorFailures = 15 // with the retry policy's backoff (1 s doubling to 1 min): over 10 minutes
+	h := newHarness(t, t0, fake)
+	st := h.stateAt(time.Hour)
+	_, _ = h.run(input(), 2*time.Hour)
+	if st.TrialGranted || st.Status != api.StatusActive || len(fake.calls) != 1 || fake.emailKinds()["trial_started"] != 0 {
+		t.Fatalf("state %s trial %v, %d charges, emails %v", st.Status, st.TrialGranted, len(fake.calls), fake.emailKinds())
+	}
+}
+
 func TestEmailFailuresNeverBlockBilling(t *testing.T) {
 	fake := newFake()
 	fake.failEmail = true

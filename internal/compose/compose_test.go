@@ -187,6 +187,7 @@ func workerReads(t *testing.T) map[string]bool {
 	_, _ = config.WorkerFromEnv(record)
 	_, _ = config.PayloadFromEnv(record)
 	_, _ = config.MetricsFromEnv(record)
+	_, _ = config.TuningFromEnv(record)
 	if len(keys) == 0 {
 		t.Fatal("config.WorkerFromEnv asked for no variable: the recording lookup no longer sees its reads")
 	}
