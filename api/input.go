@@ -64,6 +64,14 @@ type Input struct {
 	// Continued is set by the workflow itself when it continues as new: the
 	// state it carries over. Never set it when starting a subscription.
 	Continued json.RawMessage `json:"continued,omitempty"`
+	// FirstOfAccount (an addition) is set by the typed client when Temporal
+	// refused nothing to a start that allows no earlier run of the
+	// account's workflow ID (WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE): the
+	// account has no earlier subscription within the namespace's retention,
+	// so the workflow skips the trial-eligibility look-up in visibility
+	// (rate-limited per namespace). Other callers leave it unset; the
+	// workflow then looks up.
+	FirstOfAccount bool `json:"firstOfAccount,omitempty"`
 
 	decodeErr error
 }

@@ -91,19 +91,40 @@ func (c *Client) Start(ctx context.Context, in api.Input) (Started, error) {
 	if err := in.Validate(in.StartTime(c.now())); err != nil {
 		return Started{}, classify(ctx, "start", in.AccountID, err)
 	}
-	run, err := c.tc.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{
+	// First as the account's first subscription, which needs no look-up of
+	// earlier ones (see api.Input.FirstOfAccount); refused when the workflow
+	// ID has any earlier run, then as a later one.
+	first := in
+	first.FirstOfAccount = in.Offer != ""
+	if first.FirstOfAccount {
+		run, err := c.execute(ctx, first, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if !errors.As(err, &started) {
+			if err != nil {
+				return Started{}, classify(ctx, "start", in.AccountID, err)
+			}
+			return Started{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+		}
+	}
+	in.FirstOfAccount = false
+	run, err := c.execute(ctx, in, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
+	if err != nil {
+		return Started{}, classify(ctx, "start", in.AccountID, err)
+	}
+	return Started{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// execute starts the subscription workflow of in with reuse.
+func (c *Client) execute(ctx context.Context, in api.Input, reuse enumspb.WorkflowIdReusePolicy) (tclient.WorkflowRun, error) {
+	return c.tc.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{
 		ID:                                       api.WorkflowID(in.AccountID),
 		TaskQueue:                                api.TaskQueue,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDReusePolicy:                    reuse,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		StaticSummary:                            StartSummary(in),
 		StaticDetails:                            StartDetails(in),
 	}, api.WorkflowType, in)
-	if err != nil {
-		return Started{}, classify(ctx, "start", in.AccountID, err)
-	}
-	return Started{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
 }
 
 func update[Res any](ctx context.Context, c *Client, accountID, name string, arg any) (Res, error) {

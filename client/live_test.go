@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
 
 	"github.com/withings-plus/subscriptions/api"
@@ -16,11 +18,19 @@ import (
 // the nil embedded client.
 type starts struct {
 	tclient.Client
-	inputs []api.Input
+	inputs   []api.Input
+	policies []enumspb.WorkflowIdReusePolicy
+	// earlier makes a start that allows no earlier run fail, as the server
+	// answers when the workflow ID has one.
+	earlier bool
 }
 
 func (s *starts) ExecuteWorkflow(_ context.Context, o tclient.StartWorkflowOptions, _ any, args ...any) (tclient.WorkflowRun, error) {
 	s.inputs = append(s.inputs, args[0].(api.Input))
+	s.policies = append(s.policies, o.WorkflowIDReusePolicy)
+	if s.earlier && o.WorkflowIDReusePolicy == enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE {
+		return nil, serviceerror.NewWorkflowExecutionAlreadyStarted("workflow execution already started", "", "run-0")
+	}
 	return startedRun{id: o.ID}, nil
 }
 

@@ -285,3 +285,38 @@ func TestInputRefusedAndDuplicateStart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReturningSubscriberThroughTheClient: the typed client starts a new
+// account's subscription as its first (no visibility look-up) and a
+// returning account's as a later one: the server refuses the first way
+// because the workflow ID has an earlier run, and the workflow's look-up
+// finds it, so no second trial is granted.
+func TestReturningSubscriberThroughTheClient(t *testing.T) {
+	t.Parallel()
+	acc := account(t)
+	if _, err := sys.client.Start(ctx(t), startInput(acc, "pm_card_visa", api.OfferBodyScan)); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, acc, "trialing", func(s api.State) bool { return s.Status == api.StatusTrialing })
+	if !st.TrialGranted {
+		t.Fatalf("a new account was refused the trial: %q", st.TrialIneligibleReason)
+	}
+	if _, err := sys.client.Terminate(ctx(t), acc, api.TerminateRequest{Reason: "ended before subscribing again"}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, acc, "ended", func(s api.State) bool { return s.Status == api.StatusEnded })
+	eventually(t, 30*time.Second, "the first run closed", func() (bool, string) {
+		d, err := sys.tc.DescribeWorkflowExecution(ctx(t), api.WorkflowID(acc), "")
+		return err == nil && d.GetWorkflowExecutionInfo().GetCloseTime() != nil, fmt.Sprint(err)
+	})
+	if _, err := sys.client.Start(ctx(t), startInput(acc, "pm_card_visa", api.OfferBodyScan)); err != nil {
+		t.Fatal(err)
+	}
+	st = waitState(t, acc, "opened again", func(s api.State) bool { return s.Status != api.StatusEnded && s.Status != "" })
+	if st.TrialGranted || st.TrialIneligibleReason == "" {
+		t.Fatalf("a returning account got a second trial (reason %q)", st.TrialIneligibleReason)
+	}
+	if _, err := sys.client.Terminate(ctx(t), acc, api.TerminateRequest{Reason: "integration cleanup"}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -47,8 +47,8 @@ func (w *run) email(ctx workflow.Context, kind string, data ...string) {
 // trial), logged. Under rules 0 and 1 a look-up that failed for 2 minutes
 // granted the trial.
 func (w *run) priorSubscriptions(ctx workflow.Context) []billing.Period {
-	if w.in.Offer == "" {
-		return nil
+	if w.in.Offer == "" || (w.rules >= 2 && w.in.FirstOfAccount) {
+		return nil // no trial to decide, or no earlier subscription to find
 	}
 	info := workflow.GetInfo(ctx)
 	req := activities.PriorRequest{

@@ -67,6 +67,7 @@ type fakeStripe struct {
 	// priorFailures makes the next n eligibility look-ups fail as
 	// visibility does when it is rate-limited or down.
 	priorFailures int
+	priorCalls    int
 }
 
 // fakeIntent is a PaymentIntent the fake created.
@@ -224,6 +225,7 @@ func (f *fakeStripe) SendEmail(_ context.Context, e activities.Email) error {
 func (f *fakeStripe) PriorSubscriptions(_ context.Context, _ activities.PriorRequest) ([]activities.PriorSubscription, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.priorCalls++
 	if f.priorFailures > 0 {
 		f.priorFailures--
 		return nil, temporal.NewApplicationError("visibility: namespace rate limit exceeded", activities.ErrTypeTemporalUnavailable)

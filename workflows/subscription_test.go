@@ -573,3 +573,20 @@ func TestWithdrawalAfterAnUnansweredChargeRefundsItOnceAnswered(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstOfAccountNeedsNoLookUp: a start the client made as the
+// account's first (the server refused none) grants the trial without
+// reading visibility; the same start not so marked looks up.
+func TestFirstOfAccountNeedsNoLookUp(t *testing.T) {
+	for _, first := range []bool{true, false} {
+		fake := newFake()
+		h := newHarness(t, date("2026-05-20T09:00:00Z"), fake)
+		st := h.stateAt(time.Hour)
+		in := input()
+		in.FirstOfAccount = first
+		_, _ = h.run(in, 2*time.Hour)
+		if want := map[bool]int{true: 0, false: 1}[first]; fake.priorCalls != want || !st.TrialGranted {
+			t.Fatalf("firstOfAccount %v: %d look-ups (want %d), trial %v", first, fake.priorCalls, want, st.TrialGranted)
+		}
+	}
+}
