@@ -162,6 +162,25 @@ func (s *Subscription) Terminate(now time.Time, reason string) error {
 	return nil
 }
 
+// UnpaidReason is the terminateReason of a subscription ended because it
+// was suspended with a cycle unpaid for a year (rules 2). The terms let
+// Withings suspend access until it is paid and keep charging the later
+// cycles; after a year of neither, the subscription ends (terminated), what
+// is owed stays recorded, and its state stops growing.
+const UnpaidReason = "unpaid: access suspended and a cycle unpaid for a year"
+
+// UnpaidTooLong reports whether, at the billing date at, the subscription
+// is suspended with a cycle that fell due a year or more before (rules 2).
+func (s *Subscription) UnpaidTooLong(at time.Time) bool {
+	return s.Rules >= 2 && !s.Ended && s.Suspended() && len(s.Open) > 0 && !at.Before(s.Open[0].DueAt.AddDate(1, 0, 0))
+}
+
+// EndUnpaid ends a subscription unpaid for too long (see MaxUnpaid).
+func (s *Subscription) EndUnpaid(now time.Time) {
+	s.TerminateReason = UnpaidReason
+	s.end(now, api.EndTerminated)
+}
+
 func checkTerminate(reason string) error {
 	if strings.TrimSpace(reason) == "" {
 		return errors.New("reason is required to terminate a subscription")

@@ -22,6 +22,12 @@ import (
 // continues as new, whatever the server suggests.
 const MaxCyclesPerRun = 24
 
+// HistoryBudget is the history length (events) past which a run continues
+// as new at its next idle point (rules 2), whatever its cycles: a cycle
+// that declines through its whole dunning schedule costs about 90 events,
+// an hour of Stripe outage about 20, so that no run passes 2,000 events.
+const HistoryBudget = 1500
+
 // unansweredRetry is how long the workflow waits before making again a
 // charge attempt that Stripe never answered (same idempotency key).
 const unansweredRetry = time.Hour
@@ -307,6 +313,11 @@ func (w *run) onEvent(ctx workflow.Context, ev billing.Event) {
 	w.handled = billing.Later(w.handled, ev.At)
 	switch ev.Kind {
 	case billing.EventCharge:
+		if w.sub.UnpaidTooLong(ev.At) {
+			workflow.GetLogger(ctx).Warn("suspended with a cycle unpaid for a year: the subscription ends", "outstandingMinor", w.sub.Outstanding())
+			w.sub.EndUnpaid(ev.At)
+			return
+		}
 		w.cycles++
 		if w.charge(ctx, w.sub.StartCycle()) && len(w.sub.Open) > 0 {
 			w.collect(ctx) // the card works again: collect what is still due
@@ -511,7 +522,9 @@ func (w *run) collect(ctx workflow.Context) {
 // readyToContinueAsNew reports whether the run should hand over to a new one
 // now: it has run long enough and nothing is in progress.
 func (w *run) readyToContinueAsNew(ctx workflow.Context) bool {
-	long := w.cycles >= MaxCyclesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() || w.upgrade
+	info := workflow.GetInfo(ctx)
+	long := w.cycles >= MaxCyclesPerRun || info.GetContinueAsNewSuggested() || w.upgrade ||
+		(w.rules >= 2 && info.GetCurrentHistoryLength() >= HistoryBudget)
 	return long && !w.waiting(ctx) && w.emails == 0 && workflow.AllHandlersFinished(ctx)
 }
 
