@@ -120,3 +120,45 @@ func TestNothingOwedAfterAWithdrawal(t *testing.T) {
 		t.Fatalf("canceled: again %v, open %v", again, s.Open)
 	}
 }
+
+// TestUnpaidForAYearEnds: a subscription suspended with a cycle unpaid for
+// a year ends at the next billing date from then (rules 2), not before,
+// not when it is paid up, and never under older rules.
+func TestUnpaidForAYearEnds(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	suspended := func(rules int) *Subscription {
+		s := New(Start{ID: "subscription-a", KeyPrefix: "k", AccountID: "a", Plan: api.PlanMonthly, Currency: api.CurrencyEUR,
+			PMID: "pm_card_chargeDeclined", InstalledAt: t0, Dunning: []int{1}})
+		s.Rules = rules
+		c := s.StartCycle()
+		s.Declined(c, "pi_1", "card_declined", t0)
+		r, _ := s.RetryCharge(c.Cycle)
+		s.Declined(r, "pi_2", "card_declined", t0.AddDate(0, 0, 1))
+		if !s.Suspended() {
+			t.Fatal("not suspended: the test proves nothing")
+		}
+		return s
+	}
+	tests := []struct {
+		name  string
+		rules int
+		at    time.Time
+		want  bool
+	}{
+		{"eleven months on", CurrentRules, t0.AddDate(0, 11, 0), false},
+		{"a year on", CurrentRules, t0.AddDate(1, 0, 0), true},
+		{"a year on, rules 1", 1, t0.AddDate(1, 0, 0), false},
+	}
+	for _, tt := range tests {
+		s := suspended(tt.rules)
+		if got := s.UnpaidTooLong(tt.at); got != tt.want {
+			t.Errorf("%s: UnpaidTooLong = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	s := suspended(CurrentRules)
+	s.EndUnpaid(t0.AddDate(1, 0, 0))
+	if st := s.State(t0.AddDate(1, 0, 0)); st.Status != api.StatusEnded || st.EndReason != api.EndTerminated ||
+		st.TerminateReason != UnpaidReason || st.OutstandingMinor != 995 || s.UnpaidTooLong(t0.AddDate(2, 0, 0)) {
+		t.Fatalf("ended unpaid: %+v", st)
+	}
+}
