@@ -62,9 +62,14 @@ type phaseResult struct {
 	// meanwhile (the window's, and any paid while the last was).
 	RequestsPerCycle float64 `json:"requestsPerCycle"`
 	Duplicates       int     `json:"duplicates"` // cycles charged more than once
-	Gaps             int     `json:"gaps"`       // cycles skipped below a workflow's last charged
-	Failed           int     `json:"failed"`     // PaymentIntents not succeeded
-	TimedOut         bool    `json:"timedOut"`   // -timeout ran out before the cycles wanted were paid
+	Gaps             int     `json:"gaps"`       // cycles skipped below a workflow's last charged, not owed by it
+	// Outstanding: cycles below a subscription's last charged that it
+	// still owed (its state's outstanding cycles: a charge unanswered, to
+	// be made again) when the phase ended.
+	Outstanding  int  `json:"outstanding"`
+	StatesUnread int  `json:"statesUnread"` // subscriptions whose state could not be read for the audit
+	Failed       int  `json:"failed"`       // PaymentIntents not succeeded
+	TimedOut     bool `json:"timedOut"`     // -timeout ran out before the cycles wanted were paid
 }
 
 // sleepResult is what the sleeping mode measured.
@@ -150,6 +155,12 @@ func (r *report) print(w io.Writer, withJSON bool) {
 		row("cycles paid by a workflow", func(p *phaseResult) string { return fmt.Sprintf("%d to %d", p.MinCycles, p.MaxCycles) })
 		row("start all, then last cycle paid", func(p *phaseResult) string { return fmt.Sprintf("%.1f s, %.1f s", p.StartSeconds, p.Seconds) })
 		row("audit: twice / skipped / failed", func(p *phaseResult) string { return fmt.Sprintf("%d / %d / %d", p.Duplicates, p.Gaps, p.Failed) })
+		row("cycles still owed below the last paid", func(p *phaseResult) string {
+			if p.Name == "floor" {
+				return "-"
+			}
+			return fmt.Sprint(p.Outstanding)
+		})
 		tw.Flush()
 		for _, p := range phases {
 			if p.TimedOut {
