@@ -75,8 +75,11 @@ func TestCyclesTiny(t *testing.T) {
 			t.Errorf("%s: %d cycles paid in the window (%d latencies), want %d", p.Name, p.PaidInWindow, p.Latencies, n*cycles)
 		case p.Duplicates != 0 || p.Gaps != 0 || p.Failed != 0:
 			t.Errorf("%s: the stand-in holds %d cycles charged twice, %d skipped, %d failed", p.Name, p.Duplicates, p.Gaps, p.Failed)
-		case p.Succeeded < n*cycles || p.PaidInHistory < n*cycles:
-			t.Errorf("%s: %d succeeded at the stand-in, %d Charges completed in the histories, want at least %d", p.Name, p.Succeeded, p.PaidInHistory, n*cycles)
+		case p.Succeeded < n*cycles || p.PaidInHistory < n*cycles-n:
+			// A charge answered as the window closed may not have reached its
+			// history before the workflow was terminated: one a workflow.
+			t.Errorf("%s: %d succeeded at the stand-in, %d Charges completed in the histories, want at least %d and %d",
+				p.Name, p.Succeeded, p.PaidInHistory, n*cycles, n*cycles-n)
 		case !(p.CyclesPerSecond > 0) || !(p.EventsPerCycle > 0) || !(p.RSSPeakMiB > 0) || !(p.RSSEndMiB > 0) || p.RSSEndMiB > p.RSSPeakMiB:
 			t.Errorf("%s: figures not sane: %.2f cycles/s, %.1f events per cycle, RSS %.1f MiB peak, %.1f at the end",
 				p.Name, p.CyclesPerSecond, p.EventsPerCycle, p.RSSPeakMiB, p.RSSEndMiB)

@@ -55,9 +55,15 @@ type phaseResult struct {
 	EventsPerCycle  float64 `json:"eventsPerCycle"`
 	RSSPeakMiB      float64 `json:"rssPeakMiB"`
 	RSSEndMiB       float64 `json:"rssEndMiB"`
-	ChargeRequests  int     `json:"chargeRequests"` // POST /v1/payment_intents at the stand-in
-	LookUps         int     `json:"lookUps"`        // GET /v1/payment_intents…
-	Succeeded       int     `json:"succeeded"`      // PaymentIntents succeeded, once the workflows were stopped
+	// The worker's CPU time (user + system) from its start-up done to the
+	// window's end, and per cycle paid meanwhile; the machine's CPU busy
+	// meanwhile (the server's, the bench's and anything else's too).
+	WorkerCPUSeconds    float64 `json:"workerCpuSeconds"`
+	WorkerCPUMsPerCycle float64 `json:"workerCpuMsPerCycle"`
+	MachineBusyPercent  float64 `json:"machineBusyPercent"`
+	ChargeRequests      int     `json:"chargeRequests"` // POST /v1/payment_intents at the stand-in
+	LookUps             int     `json:"lookUps"`        // GET /v1/payment_intents…
+	Succeeded           int     `json:"succeeded"`      // PaymentIntents succeeded, once the workflows were stopped
 	// RequestsPerCycle is (ChargeRequests + LookUps) over the cycles paid
 	// meanwhile (the window's, and any paid while the last was).
 	RequestsPerCycle float64 `json:"requestsPerCycle"`
@@ -89,6 +95,10 @@ type sleepResult struct {
 	RSSAsleepMiB          float64 `json:"rssAsleepMiB"` // after the settle pause
 	RSSPeakMiB            float64 `json:"rssPeakMiB"`
 	RSSPerSubscriptionKiB float64 `json:"rssPerSubscriptionKiB"` // (asleep − before) / subscriptions
+	// The worker's CPU time from the first start to all open, and the
+	// machine's CPU busy meanwhile.
+	WorkerCPUSeconds   float64 `json:"workerCpuSeconds"`
+	MachineBusyPercent float64 `json:"machineBusyPercent"`
 }
 
 func (r *report) print(w io.Writer, withJSON bool) {
@@ -117,6 +127,7 @@ func (r *report) print(w io.Writer, withJSON bool) {
 		row("worker RSS asleep (after settle)", "%.1f MiB", s.RSSAsleepMiB)
 		row("worker RSS peak", "%.1f MiB", s.RSSPeakMiB)
 		row("RSS per sleeping subscription", "%.2f KiB", s.RSSPerSubscriptionKiB)
+		row("worker CPU, starts to all open", "%.1f s (machine %.0f%% busy)", s.WorkerCPUSeconds, s.MachineBusyPercent)
 		tw.Flush()
 		if s.TimedOut {
 			fmt.Fprintf(w, "NOT ALL OPEN: timed out with %d/%d open\n", s.Opened, s.Subscriptions)
@@ -150,6 +161,8 @@ func (r *report) print(w io.Writer, withJSON bool) {
 		row("  events / Charges completed", func(p *phaseResult) string { return fmt.Sprintf("%d / %d", p.Events, p.PaidInHistory) })
 		row("worker RSS peak", func(p *phaseResult) string { return fmt.Sprintf("%.1f MiB", p.RSSPeakMiB) })
 		row("worker RSS at the end", func(p *phaseResult) string { return fmt.Sprintf("%.1f MiB", p.RSSEndMiB) })
+		row("worker CPU per paid cycle", func(p *phaseResult) string { return fmt.Sprintf("%.2f ms", p.WorkerCPUMsPerCycle) })
+		row("machine CPU busy (server, bench, all)", func(p *phaseResult) string { return fmt.Sprintf("%.0f%%", p.MachineBusyPercent) })
 		row("Stripe requests per paid cycle", func(p *phaseResult) string { return fmt.Sprintf("%.2f", p.RequestsPerCycle) })
 		row("  charges + look-ups", func(p *phaseResult) string { return fmt.Sprintf("%d + %d", p.ChargeRequests, p.LookUps) })
 		row("cycles paid by a workflow", func(p *phaseResult) string { return fmt.Sprintf("%d to %d", p.MinCycles, p.MaxCycles) })

@@ -337,6 +337,8 @@ func (b *bench) cycles(ctx context.Context, kind phaseKind) (*phaseResult, error
 	}
 	o.logf("%s phase: %d workflows × %d cycles, a cycle every %s (speedup %.0f)", kind, o.n, o.cycles, o.period, sp)
 
+	cpu0, _ := cpuTime(p.pid)
+	busy0, total0 := machineCPU()
 	want := o.n * o.cycles
 	done := b.rec.watch(prefix, want)
 	posts0, gets0, _ := b.rec.counts()
@@ -375,6 +377,13 @@ wait:
 	res.RSSPeakMiB, res.RSSEndMiB = mib(mem.Peak), mib(mem.RSS)
 	posts1, gets1, _ := b.rec.counts()
 	paid := b.rec.progress()
+	if cpu1, err := cpuTime(p.pid); err == nil && paid > 0 {
+		res.WorkerCPUSeconds = round((cpu1 - cpu0).Seconds(), 2)
+		res.WorkerCPUMsPerCycle = round(float64((cpu1-cpu0).Milliseconds())/float64(paid), 2)
+	}
+	if busy1, total1 := machineCPU(); total1 > total0 {
+		res.MachineBusyPercent = round(100*float64(busy1-busy0)/float64(total1-total0), 1)
+	}
 	res.TimedOut = timedOut
 	if timedOut {
 		o.logf("%s phase: timed out after %s with %d/%d cycles paid; reporting what was measured", kind, o.timeout, b.rec.progress(), want)
@@ -568,6 +577,8 @@ func (b *bench) sleeping(ctx context.Context) (*sleepResult, error) {
 	}
 	res.RSSBeforeMiB = mib(base.RSS)
 
+	cpu0, _ := cpuTime(p.pid)
+	busy0, total0 := machineCPU()
 	o.logf("sleeping: starting %d subscriptions in their trial, %d starts in flight", o.sleeping, o.concurrency)
 	c := client.New(b.stack.Client)
 	first := time.Now()
@@ -634,6 +645,12 @@ func (b *bench) sleeping(ctx context.Context) (*sleepResult, error) {
 	}
 	if m, err := readMemory(p.pid); err == nil {
 		res.RSSOpenMiB = mib(m.RSS)
+	}
+	if cpu1, err := cpuTime(p.pid); err == nil {
+		res.WorkerCPUSeconds = round((cpu1 - cpu0).Seconds(), 2)
+	}
+	if busy1, total1 := machineCPU(); total1 > total0 {
+		res.MachineBusyPercent = round(100*float64(busy1-busy0)/float64(total1-total0), 1)
 	}
 	if !res.TimedOut {
 		o.logf("sleeping: all open; settling %s", o.settle)
