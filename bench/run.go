@@ -314,7 +314,7 @@ func (b *bench) cycles(ctx context.Context, kind phaseKind) (*phaseResult, error
 	case subscriptionPhase:
 		queue, prefix = api.TaskQueue, api.WorkflowID("bench-"+b.runID+"-")
 		p, err = b.startSubscriptionWorker("subscription-worker")
-		c := client.New(b.stack.Client)
+		c := client.New(b.stack.Client, client.FirstOfAccountStarts())
 		start = func(ctx context.Context, i int) (started, error) {
 			acc := fmt.Sprintf("bench-%s-%05d", b.runID, i)
 			st, err := c.Start(ctx, api.Input{
@@ -395,7 +395,7 @@ wait:
 	if kind == subscriptionPhase {
 		open = map[string][]int{}
 		var mu sync.Mutex
-		c := client.New(b.stack.Client)
+		c := client.New(b.stack.Client, client.FirstOfAccountStarts())
 		if err := forEach(ctx, len(wfs), 16, func(ctx context.Context, i int) error {
 			qctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
@@ -580,7 +580,7 @@ func (b *bench) sleeping(ctx context.Context) (*sleepResult, error) {
 	cpu0, _ := cpuTime(p.pid)
 	busy0, total0 := machineCPU()
 	o.logf("sleeping: starting %d subscriptions in their trial, %d starts in flight", o.sleeping, o.concurrency)
-	c := client.New(b.stack.Client)
+	c := client.New(b.stack.Client, client.FirstOfAccountStarts())
 	first := time.Now()
 	wfs, err := b.startAll(ctx, o.sleeping, func(ctx context.Context, i int) (started, error) {
 		acc := fmt.Sprintf("bench-%s-%05d", b.runID, i)

@@ -38,7 +38,19 @@ type Client struct {
 	// liveStripe: the deployment charges with a live Stripe key, so Start
 	// refuses test clocks.
 	liveStripe bool
+	// firstOfAccount: Start tries a start with an offer as the account's
+	// first (see FirstOfAccountStarts).
+	firstOfAccount bool
 }
+
+// FirstOfAccountStarts makes Start try a start with an offer as the
+// account's first: allowing no earlier run of the workflow ID, and marked
+// api.Input.FirstOfAccount, so that the workflow needs no visibility
+// look-up for trial eligibility; a returning account's start, refused that
+// way, is made again as a later one. Turn it on only once every worker
+// runs rules 2 or later: a worker of an earlier release refuses the field
+// (its input decoding is strict), so such a start would fail.
+func FirstOfAccountStarts() Option { return func(c *Client) { c.firstOfAccount = true } }
 
 // Option configures a Client.
 type Option func(*Client)
@@ -95,7 +107,7 @@ func (c *Client) Start(ctx context.Context, in api.Input) (Started, error) {
 	// earlier ones (see api.Input.FirstOfAccount); refused when the workflow
 	// ID has any earlier run, then as a later one.
 	first := in
-	first.FirstOfAccount = in.Offer != ""
+	first.FirstOfAccount = c.firstOfAccount && in.Offer != ""
 	if first.FirstOfAccount {
 		run, err := c.execute(ctx, first, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
 		var started *serviceerror.WorkflowExecutionAlreadyStarted

@@ -21,18 +21,23 @@ func TestStartSparesTheLookUpOfANewAccount(t *testing.T) {
 	reject, allow := enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
 	for _, tc := range []struct {
 		name     string
+		off      bool // without FirstOfAccountStarts
 		offer    string
 		earlier  bool
 		policies []enumspb.WorkflowIdReusePolicy
 		first    []bool
 	}{
-		{"new account", api.OfferBodyScan, false, []enumspb.WorkflowIdReusePolicy{reject}, []bool{true}},
-		{"returning account", api.OfferBodyScan, true, []enumspb.WorkflowIdReusePolicy{reject, allow}, []bool{true, false}},
-		{"no offer", "", true, []enumspb.WorkflowIdReusePolicy{allow}, []bool{false}},
+		{"new account", false, api.OfferBodyScan, false, []enumspb.WorkflowIdReusePolicy{reject}, []bool{true}},
+		{"returning account", false, api.OfferBodyScan, true, []enumspb.WorkflowIdReusePolicy{reject, allow}, []bool{true, false}},
+		{"no offer", false, "", true, []enumspb.WorkflowIdReusePolicy{allow}, []bool{false}},
+		{"option off: as before", true, api.OfferBodyScan, false, []enumspb.WorkflowIdReusePolicy{allow}, []bool{false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := &starts{earlier: tc.earlier}
-			c := New(fake)
+			c := New(fake, FirstOfAccountStarts())
+			if tc.off {
+				c = New(fake)
+			}
 			c.now = func() time.Time { return time.Date(2026, 1, 31, 9, 0, 0, 0, time.UTC) }
 			in := api.Input{AccountID: "acc-1", Email: "ada@example.com", StripeCustomerID: "cus_1", PaymentMethodID: "pm_card_visa",
 				Plan: api.PlanMonthly, Currency: api.CurrencyEUR, Offer: tc.offer}

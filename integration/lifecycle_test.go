@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/withings-plus/subscriptions/api"
+	"github.com/withings-plus/subscriptions/client"
 	"github.com/withings-plus/subscriptions/internal/stripefake"
 )
 
@@ -294,7 +295,8 @@ func TestInputRefusedAndDuplicateStart(t *testing.T) {
 func TestReturningSubscriberThroughTheClient(t *testing.T) {
 	t.Parallel()
 	acc := account(t)
-	if _, err := sys.client.Start(ctx(t), startInput(acc, "pm_card_visa", api.OfferBodyScan)); err != nil {
+	starts := client.New(sys.tc, client.FirstOfAccountStarts())
+	if _, err := starts.Start(ctx(t), startInput(acc, "pm_card_visa", api.OfferBodyScan)); err != nil {
 		t.Fatal(err)
 	}
 	st := waitState(t, acc, "trialing", func(s api.State) bool { return s.Status == api.StatusTrialing })
@@ -309,7 +311,7 @@ func TestReturningSubscriberThroughTheClient(t *testing.T) {
 		d, err := sys.tc.DescribeWorkflowExecution(ctx(t), api.WorkflowID(acc), "")
 		return err == nil && d.GetWorkflowExecutionInfo().GetCloseTime() != nil, fmt.Sprint(err)
 	})
-	if _, err := sys.client.Start(ctx(t), startInput(acc, "pm_card_visa", api.OfferBodyScan)); err != nil {
+	if _, err := starts.Start(ctx(t), startInput(acc, "pm_card_visa", api.OfferBodyScan)); err != nil {
 		t.Fatal(err)
 	}
 	st = waitState(t, acc, "opened again", func(s api.State) bool { return s.Status != api.StatusEnded && s.Status != "" })

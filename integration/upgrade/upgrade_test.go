@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ func TestSubscriptionsStartedOnTheOldReleaseGoOnOnThisCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(stack.Stop)
-	var oldLog, newLog bytes.Buffer
+	var oldLog, newLog lockedBuffer // written by the processes' copiers
 	old := stack.NewWorkerProcess(oldWorker, &oldLog)
 	if err := old.Start(); err != nil {
 		t.Fatal(err)
@@ -119,6 +120,24 @@ func TestSubscriptionsStartedOnTheOldReleaseGoOnOnThisCode(t *testing.T) {
 			t.Errorf("%s: %d workflow tasks failed by the code (a replay that did not match, or a panic)", acc, n)
 		}
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // buildOld builds the worker command of oldRelease from the repository's
