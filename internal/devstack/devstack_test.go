@@ -47,11 +47,16 @@ func TestWorkerEnv(t *testing.T) {
 	t.Setenv(config.MetricsAddressVar, "127.0.0.1:9464")
 	t.Setenv(config.PayloadKeysVar, "other=not-this-key")
 	t.Setenv(config.PayloadEncryptionVar, "off")
+	// The worker's pacing passes through from this process's environment
+	// (the bench sets it so), as its tuning does.
+	t.Setenv("SUBSCRIPTIONS_STRIPE_REQUESTS_PER_SECOND", "7")
+	t.Setenv("SUBSCRIPTIONS_VISIBILITY_REQUESTS_PER_SECOND", "0")
 	cfg := config.Worker{
 		StripeSecretKey: "sk_test_x", StripeAPIURL: "http://127.0.0.1:1",
 		SendGridAPIKey: "SG.x", SendGridAPIURL: "http://127.0.0.1:2",
 		EmailFrom: config.DefaultEmailFrom, SendGridSandbox: true,
-		Templates: map[string]string{"payment_receipt": "d-receipt"},
+		Templates:               map[string]string{"payment_receipt": "d-receipt"},
+		StripeRequestsPerSecond: 7,
 	}
 	key, err := codec.GenerateKey("k1")
 	if err != nil {
