@@ -4,7 +4,7 @@
 # shipped in a distroless image that runs as a non-root user.
 #
 #   docker build -t withings-plus/subscriptions .
-#   docker run --rm -e TEMPORAL_ADDRESS=… -e STRIPE_SECRET_KEY -e SENDGRID_API_KEY withings-plus/subscriptions
+#   docker run --rm -e TEMPORAL_ADDRESS=… -e STRIPE_SECRET_KEY -e SENDGRID_API_KEY -e SUBSCRIPTIONS_PAYLOAD_KEYS withings-plus/subscriptions
 #   docker run --rm --entrypoint /starter withings-plus/subscriptions state --account acc-1
 
 # Build stage: the Go version matches go.mod's go directive (major.minor).
