@@ -110,7 +110,8 @@ func Floor(ctx workflow.Context, in FloorInput) error {
 func floorWorker() error {
 	cfg, err := config.WorkerFromEnv(os.LookupEnv)
 	payload, perr := config.PayloadFromEnv(os.LookupEnv)
-	if err := errors.Join(err, perr); err != nil {
+	tuning, terr := config.TuningFromEnv(os.LookupEnv)
+	if err := errors.Join(err, perr, terr); err != nil {
 		return err
 	}
 	opts, err := envconfig.LoadDefaultClientOptions()
@@ -127,7 +128,8 @@ func floorWorker() error {
 		return fmt.Errorf("connect to temporal at %q: %w", opts.HostPort, err)
 	}
 	defer tc.Close()
-	w := worker.New(tc, floorTaskQueue, worker.Options{})
+	// Tuned as the worker command is, so that the two compare fairly.
+	w := worker.New(tc, floorTaskQueue, tuning.WorkerOptions(worker.Options{}))
 	w.RegisterWorkflowWithOptions(Floor, workflow.RegisterOptions{Name: floorWorkflowType})
 	w.RegisterActivity(activities.New(cfg, tc, nil))
 	return w.Run(worker.InterruptCh())
