@@ -395,7 +395,7 @@ func (w *run) charge(ctx workflow.Context, c billing.Charge) bool {
 			"cycle", c.Cycle, "attempt", c.Attempt, "error", err)
 		w.countCharge(ctx, outcomeIndeterminate, c)
 		w.sub.Hold(c, sent, w.now(ctx).Add(billing.RecheckDelay(c)), "")
-	case w.rules >= 2 && errors.As(err, &appErr) && (appErr.Type() == activities.ErrTypeStripeRefused || appErr.Type() == activities.ErrTypeStripeRequest):
+	case w.rules >= 2 && refusedByStripe(err):
 		w.refused(ctx, c, sent, err)
 	case errors.As(err, &appErr) && (appErr.Type() == activities.ErrTypePaymentDeclined || appErr.Type() == activities.ErrTypeStripeRequest):
 		var d activities.ChargeResult
@@ -427,6 +427,15 @@ func (w *run) refused(ctx workflow.Context, c billing.Charge, sent time.Time, er
 	w.sub.Hold(c, sent, w.now(ctx).Add(unansweredRetry), billing.IssueStripeRefused)
 }
 
+// refusedByStripe reports whether err is Stripe refusing a request as a
+// mistake of ours (ErrTypeStripeRefused, or ErrTypeStripeRequest from a
+// worker of an earlier release).
+func refusedByStripe(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) &&
+		(appErr.Type() == activities.ErrTypeStripeRefused || appErr.Type() == activities.ErrTypeStripeRequest)
+}
+
 // adopt looks an attempt up at Stripe and records what Stripe holds. done
 // says it was settled that way (paid says whether it was paid); otherwise
 // Stripe holds no such charge. When the look-up fails, or the charge is
@@ -435,9 +444,8 @@ func (w *run) refused(ctx workflow.Context, c billing.Charge, sent time.Time, er
 // up again).
 func (w *run) adopt(ctx workflow.Context, c billing.Charge) (done, paid bool) {
 	found, err := w.findCharge(ctx, c)
-	var appErr *temporal.ApplicationError
 	switch {
-	case w.rules >= 2 && errors.As(err, &appErr) && (appErr.Type() == activities.ErrTypeStripeRefused || appErr.Type() == activities.ErrTypeStripeRequest):
+	case w.rules >= 2 && refusedByStripe(err):
 		w.refused(ctx, c, c.SentAt, err)
 		return true, false
 	case err != nil:
