@@ -79,8 +79,8 @@ func TuningFromEnv(lookup func(string) (string, bool)) (Tuning, error) {
 		if raw = strings.TrimSpace(raw); raw == "" {
 			continue
 		}
-		f, err := strconv.ParseFloat(raw, 64)
-		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		f, ok := parseRate(raw)
+		if !ok {
 			errs = append(errs, fmt.Errorf("%s must be a number of activities a second, 0 or more (0: unbounded)", v.name))
 			continue
 		}
@@ -90,6 +90,12 @@ func TuningFromEnv(lookup func(string) (string, bool)) (Tuning, error) {
 		return Tuning{}, fmt.Errorf("worker tuning: %w", err)
 	}
 	return t, nil
+}
+
+// parseRate reads a rate a second: a finite number, 0 or more.
+func parseRate(raw string) (float64, bool) {
+	f, err := strconv.ParseFloat(raw, 64)
+	return f, err == nil && f >= 0 && !math.IsInf(f, 0) && !math.IsNaN(f)
 }
 
 // WorkerOptions applies t to opts, and the sticky cache size to the

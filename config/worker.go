@@ -4,7 +4,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/mail"
 	"net/url"
 	"sort"
@@ -101,8 +100,8 @@ func WorkerFromEnv(lookup func(string) (string, bool)) (Worker, error) {
 		{"SUBSCRIPTIONS_VISIBILITY_REQUESTS_PER_SECOND", &w.VisibilityRequestsPerSecond},
 	} {
 		if raw := get(v.name); raw != "" {
-			f, err := strconv.ParseFloat(raw, 64)
-			if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			f, ok := parseRate(raw)
+			if !ok {
 				errs = append(errs, fmt.Errorf("%s must be a number of requests a second, 0 or more (0: unlimited)", v.name))
 			}
 			*v.dst = f
