@@ -23,8 +23,10 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +51,8 @@ type Handler struct {
 	tags   map[string]string // as given, merged
 	labels prometheus.Labels // tags as labels
 	key    string            // labels, canonical
+	// derived holds the handlers WithTags derived from this one, by tagsKey.
+	derived *sync.Map
 }
 
 var _ client.MetricsHandler = (*Handler)(nil)
@@ -67,7 +71,7 @@ func NewHandler(logger *slog.Logger) *Handler {
 		log:      logger,
 	}
 	s.reg.MustRegister(s, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Handler{store: s, tags: map[string]string{}, labels: prometheus.Labels{}}
+	return &Handler{store: s, tags: map[string]string{}, labels: prometheus.Labels{}, derived: new(sync.Map)}
 }
 
 // Registry is the registry the handler records into, for the HTTP handler
@@ -76,7 +80,44 @@ func (h *Handler) Registry() *prometheus.Registry { return h.store.reg }
 
 // WithTags returns a handler adding tags to what h has (a tag h has is
 // overwritten).
+//
+// The SDK calls it for every task it runs, with the same few tags: the
+// handler derived is kept (up to MaxSeries of them), so that a task costs a
+// map look-up rather than building the labels again.
 func (h *Handler) WithTags(tags map[string]string) client.MetricsHandler {
+	id := tagsKey(tags)
+	if d, ok := h.derived.Load(id); ok {
+		return d.(*Handler)
+	}
+	d := h.withTags(tags)
+	if h.store.derived.Add(1) <= MaxSeries {
+		h.derived.Store(id, d)
+	}
+	return d
+}
+
+// tagsKey is tags, canonical: each key and value prefixed by its length,
+// so that no two maps share a key.
+func tagsKey(tags map[string]string) string {
+	var kbuf [8]string // the SDK's tags are a few: sorted without allocating
+	keys := kbuf[:0]
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, 128)
+	for _, k := range keys {
+		b = strconv.AppendInt(b, int64(len(k)), 10)
+		b = append(b, ':')
+		b = append(b, k...)
+		b = strconv.AppendInt(b, int64(len(tags[k])), 10)
+		b = append(b, ':')
+		b = append(b, tags[k]...)
+	}
+	return string(b)
+}
+
+func (h *Handler) withTags(tags map[string]string) *Handler {
 	merged := maps.Clone(h.tags)
 	maps.Copy(merged, tags)
 	labels := prometheus.Labels{}
@@ -87,7 +128,7 @@ func (h *Handler) WithTags(tags map[string]string) client.MetricsHandler {
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		fmt.Fprintf(&key, "%s=%q,", k, labels[k])
 	}
-	return &Handler{store: h.store, tags: merged, labels: labels, key: key.String()}
+	return &Handler{store: h.store, tags: merged, labels: labels, key: key.String(), derived: new(sync.Map)}
 }
 
 // Counter is the counter name (exported as name_total) with h's tags.
@@ -214,6 +255,8 @@ type store struct {
 	order    []prometheus.Metric          // creation order, for Collect
 	dropped  bool
 	clashed  map[string]bool
+
+	derived atomic.Int64 // handlers kept by WithTags, or tried to
 }
 
 func (s *store) get(kind, name string, h *Handler) prometheus.Metric {

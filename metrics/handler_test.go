@@ -137,6 +137,57 @@ func TestSeriesEdges(t *testing.T) {
 	}
 }
 
+// TestWithTagsKeepsDerivedHandlers: the SDK derives a handler for every
+// task with the same tags; it gets the one derived before, which records
+// into the same series, and tags that only look alike get their own.
+func TestWithTagsKeepsDerivedHandlers(t *testing.T) {
+	h := NewHandler(nil)
+	a := h.WithTags(map[string]string{"namespace": "default", "task_queue": "subscriptions"})
+	b := h.WithTags(map[string]string{"task_queue": "subscriptions", "namespace": "default"})
+	if a != b {
+		t.Error("the same tags derived two handlers")
+	}
+	a.Counter("c").Inc(1)
+	b.Counter("c").Inc(2)
+	for _, tags := range []map[string]string{
+		{"namespace": "default"},
+		{"namespace": "default", "task_queue": "subscriptions\x00"},
+		{"namespace": "default\x00task_queue", "": "subscriptions"},
+		{"namespace": "default", "task_queue": "subscriptions", "x": ""},
+	} {
+		if d := h.WithTags(tags); d == a {
+			t.Errorf("tags %q got the handler of other tags", tags)
+		}
+	}
+	// Tags clashing once sanitized: what each parent overwrites is its own.
+	p1 := h.WithTags(map[string]string{"a.b": "1"})
+	p2 := h.WithTags(map[string]string{"a_b": "1"})
+	p1.WithTags(map[string]string{"a.b": "2"}).Counter("d").Inc(1)
+	p2.WithTags(map[string]string{"a.b": "2"}).Counter("d").Inc(1)
+	srv, err := Listen("127.0.0.1:0", ServerOptions{Handler: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	out := scrape(t, srv.MetricsURL(), http.StatusOK)
+	hasLine(t, out, `c_total\{namespace="default",task_queue="subscriptions"\} 3`)
+	hasLine(t, out, `d_total\{a_b="2"\} 1`)
+	hasLine(t, out, `d_total\{a_b="1"\} 1`)
+}
+
+// BenchmarkWithTags is what the SDK does for each task: derive the
+// handler of its tags and count.
+//
+//	go test ./metrics -run '^$' -bench WithTags
+func BenchmarkWithTags(b *testing.B) {
+	h := NewHandler(nil).WithTags(map[string]string{"namespace": "default", "client_name": "temporal-go"})
+	tags := map[string]string{"task_queue": "subscriptions", "workflow_type": "Subscription", "worker_type": "WorkflowWorker"}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.WithTags(tags).Counter("temporal_workflow_task_execution").Inc(1)
+	}
+}
+
 func TestSeriesBounded(t *testing.T) {
 	h := NewHandler(nil)
 	for i := range MaxSeries + 10 {
