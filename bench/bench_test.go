@@ -87,6 +87,8 @@ func TestCyclesTiny(t *testing.T) {
 			t.Errorf("%s: latencies not sane: min %.0f, p50 %.0f, p99 %.0f ms", p.Name, p.LatencyMinMs, p.LatencyP50Ms, p.LatencyP99Ms)
 		case p.RequestsPerCycle < 1:
 			t.Errorf("%s: %.2f Stripe requests per paid cycle: fewer than one charge each", p.Name, p.RequestsPerCycle)
+		case p.TimerLateP99Ms < 0 || p.TimerLateP99Ms > p.TimerLateMaxMs || p.TimerLateMaxMs > 60_000:
+			t.Errorf("%s: timer lateness not sane: p99 %.0f ms, max %.0f ms", p.Name, p.TimerLateP99Ms, p.TimerLateMaxMs)
 		}
 	}
 	if !(rep.Ratio > 0) || rep.CostRatio*rep.Ratio < 0.99 || rep.CostRatio*rep.Ratio > 1.01 {

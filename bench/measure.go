@@ -13,6 +13,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 )
 
@@ -112,6 +113,10 @@ type history struct {
 	origin  time.Time // the first run's first WorkflowTaskStarted: its clock's origin
 	opened  time.Time // the first UpsertWorkflowSearchAttributes (a subscription open)
 	runs    int
+	// timersLate is, for each timer, how long after its due time the
+	// server fired it (0 if on time); a timer still pending when the bench
+	// terminated the workflow counts if it was due by then.
+	timersLate []time.Duration
 }
 
 // readHistory reads the runs of workflow id from runID on, following
@@ -123,12 +128,14 @@ func readHistory(ctx context.Context, tc client.Client, id, runID string, untilO
 		h.runs++
 		it := tc.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		activity := map[int64]string{} // scheduled event ID → activity type
+		timers := timerWatch{due: map[int64]time.Time{}}
 		next := ""
 		for it.HasNext() {
 			ev, err := it.Next()
 			if err != nil {
 				return h, fmt.Errorf("history of %s: %w", id, err)
 			}
+			timers.observe(ev)
 			switch ev.GetEventType() {
 			case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
 				continue
@@ -154,9 +161,41 @@ func readHistory(ctx context.Context, tc client.Client, id, runID string, untilO
 				return h, nil
 			}
 		}
+		h.timersLate = append(h.timersLate, timers.late...)
 		runID = next
 	}
 	return h, nil
+}
+
+// timerWatch measures how late the server fires the timers of one run,
+// from its history events.
+type timerWatch struct {
+	due  map[int64]time.Time // TimerStarted event ID → when it is due
+	late []time.Duration     // per timer: fired after its due time by (0: on time)
+}
+
+func (w *timerWatch) observe(ev *historypb.HistoryEvent) {
+	at := ev.GetEventTime().AsTime()
+	switch ev.GetEventType() {
+	case enumspb.EVENT_TYPE_TIMER_STARTED:
+		w.due[ev.GetEventId()] = at.Add(ev.GetTimerStartedEventAttributes().GetStartToFireTimeout().AsDuration())
+	case enumspb.EVENT_TYPE_TIMER_FIRED:
+		id := ev.GetTimerFiredEventAttributes().GetStartedEventId()
+		if due, ok := w.due[id]; ok {
+			w.late = append(w.late, max(at.Sub(due), 0))
+			delete(w.due, id)
+		}
+	case enumspb.EVENT_TYPE_TIMER_CANCELED:
+		delete(w.due, ev.GetTimerCanceledEventAttributes().GetStartedEventId())
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+		// Still pending when the bench stopped it: late if it was due.
+		for _, due := range w.due {
+			if late := at.Sub(due); late > 0 {
+				w.late = append(w.late, late)
+			}
+		}
+		clear(w.due)
+	}
 }
 
 // forEach calls f(i) for i in [0, n) on `workers` goroutines, and returns

@@ -72,10 +72,14 @@ type phaseResult struct {
 	// Outstanding: cycles below a subscription's last charged that it
 	// still owed (its state's outstanding cycles: a charge unanswered, to
 	// be made again) when the phase ended.
-	Outstanding  int  `json:"outstanding"`
-	StatesUnread int  `json:"statesUnread"` // subscriptions whose state could not be read for the audit
-	Failed       int  `json:"failed"`       // PaymentIntents not succeeded
-	TimedOut     bool `json:"timedOut"`     // -timeout ran out before the cycles wanted were paid
+	Outstanding  int `json:"outstanding"`
+	StatesUnread int `json:"statesUnread"` // subscriptions whose state could not be read for the audit
+	Failed       int `json:"failed"`       // PaymentIntents not succeeded
+	// TimerLateP99Ms and TimerLateMaxMs: how late the server fired the
+	// phase's timers (history event times), over all of them.
+	TimerLateP99Ms float64 `json:"timerLateP99Ms"`
+	TimerLateMaxMs float64 `json:"timerLateMaxMs"`
+	TimedOut       bool    `json:"timedOut"` // -timeout ran out before the cycles wanted were paid
 }
 
 // sleepResult is what the sleeping mode measured.
@@ -157,6 +161,9 @@ func (r *report) print(w io.Writer, withJSON bool) {
 		row("  charges in window / window", func(p *phaseResult) string { return fmt.Sprintf("%d / %.1f s", p.PaidInWindow, p.WindowSeconds) })
 		row("charge latency p50", func(p *phaseResult) string { return fmt.Sprintf("%.0f ms", p.LatencyP50Ms) })
 		row("charge latency p99", func(p *phaseResult) string { return fmt.Sprintf("%.0f ms", p.LatencyP99Ms) })
+		row("timers fired late p99, max", func(p *phaseResult) string {
+			return fmt.Sprintf("%.0f ms, %.0f ms", p.TimerLateP99Ms, p.TimerLateMaxMs)
+		})
 		row("events per paid cycle", func(p *phaseResult) string { return fmt.Sprintf("%.1f", p.EventsPerCycle) })
 		row("  events / Charges completed", func(p *phaseResult) string { return fmt.Sprintf("%d / %d", p.Events, p.PaidInHistory) })
 		row("worker RSS peak", func(p *phaseResult) string { return fmt.Sprintf("%.1f MiB", p.RSSPeakMiB) })

@@ -35,6 +35,11 @@ const startsAt = "2026-01-01T00:00:00Z"
 // month is the nominal month of the -period flag.
 const month = 30 * 24 * time.Hour
 
+// stalledTimer: a timer the server fires later than this after its due
+// time is a stall of the server, not load (under saturation timers fire
+// about a second late on the 2-core machine, on either server).
+const stalledTimer = 2 * time.Second
+
 // bench is one run's stack and its parts.
 type bench struct {
 	o          options
@@ -436,10 +441,19 @@ wait:
 
 	// The figures.
 	origin := map[string]time.Time{}
+	var timersLate []time.Duration
 	for i, h := range hists {
 		res.Events += h.events
 		res.PaidInHistory += h.charges
 		origin[wfs[i].id] = h.origin
+		timersLate = append(timersLate, h.timersLate...)
+	}
+	if late := sortedDurations(timersLate); len(late) > 0 {
+		res.TimerLateP99Ms, res.TimerLateMaxMs = ms(percentile(late, 0.99)), ms(late[len(late)-1])
+		if late[len(late)-1] > stalledTimer {
+			o.logf("%s phase: the server fired timers up to %.1f s late: the figures measure its stalls as much as the workflows (a dev server's timers stall under load; see docs/operations.md, The load benchmark)",
+				kind, late[len(late)-1].Seconds())
+		}
 	}
 	if res.PaidInHistory > 0 {
 		res.EventsPerCycle = round(float64(res.Events)/float64(res.PaidInHistory), 1)
