@@ -34,8 +34,12 @@ type Server struct {
 	messages   []Message
 	failLeft   int
 	failStatus int
+	failTo     map[string]failure // by recipient (FailNextTo)
 	printer    io.Writer
 }
+
+// failure is a run of injected failures: the next left requests answer status.
+type failure struct{ left, status int }
 
 // Option configures a Server.
 type Option func(*Server)
@@ -78,6 +82,18 @@ func (s *Server) FailNext(n, status int) {
 	s.failLeft, s.failStatus = n, status
 }
 
+// FailNextTo makes the next n valid requests to the address to answer
+// status, and leaves other recipients' mail alone (for one test among
+// others running in parallel).
+func (s *Server) FailNextTo(to string, n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failTo == nil {
+		s.failTo = map[string]failure{}
+	}
+	s.failTo[to] = failure{left: n, status: status}
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
@@ -106,6 +122,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := body.message()
+	for _, to := range m.To {
+		if f := s.failTo[to]; f.left > 0 {
+			f.left--
+			s.failTo[to] = f
+			writeErrors(w, f.status, fieldError{Message: fmt.Sprintf("injected failure (HTTP %d) from the SendGrid stand-in for %s", f.status, to)})
+			return
+		}
+	}
 	s.messages = append(s.messages, m)
 	if s.printer != nil {
 		fmt.Fprintf(s.printer, "mail: %s to=%s subject=%q template=%s subscription=%s\n",

@@ -133,6 +133,26 @@ func TestRejects(t *testing.T) {
 	}
 }
 
+func TestFailNextTo(t *testing.T) {
+	sink := New()
+	srv := httptest.NewServer(sink)
+	defer srv.Close()
+	sink.FailNextTo("ada@example.com", 2, 503)
+	other := valid()
+	other["personalizations"] = []any{obj{"to": []any{obj{"email": "bob@example.com"}}}}
+	for i, tt := range []struct {
+		body obj
+		want int
+	}{{valid(), 503}, {other, 202}, {valid(), 503}, {valid(), 202}, {other, 202}} {
+		if st, body := send(t, srv.URL, "Bearer k", tt.body); st != tt.want {
+			t.Errorf("request %d: %d %s, want %d", i, st, body, tt.want)
+		}
+	}
+	if n := len(sink.Messages()); n != 3 {
+		t.Errorf("%d messages, want 3", n)
+	}
+}
+
 func TestFailNext(t *testing.T) {
 	sink := New()
 	srv := httptest.NewServer(sink)
