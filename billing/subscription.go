@@ -25,7 +25,11 @@ const (
 // Stripe refused as a mistake of ours, is held, looked up and made again
 // under a new key, never taken for a decline (see Hold), and the charge
 // issue is published for ops.
-const CurrentRules = 2
+// Rules 3: these rules are unchanged; the workflow sends its emails as local
+// activities, within the workflow task that decides them, and publishes a
+// change of the next charge date or of the amount outstanding alone once
+// nothing more is due.
+const CurrentRules = 3
 
 // ErrEnded is returned for any request to a subscription that has ended.
 var ErrEnded = errors.New("the subscription has ended")

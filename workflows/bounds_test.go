@@ -62,6 +62,9 @@ const (
 //   - 3 per activity (Scheduled, Started, Completed/Failed/TimedOut; the
 //     server records one Started for all the attempts of a retried activity),
 //     counted in SetOnActivityStartedListener at the first attempt;
+//   - 1 per local activity (rules 3's emails: the MarkerRecorded of its
+//     outcome, in the completion of the workflow task that ran it), counted
+//     in SetOnLocalActivityStartedListener at the first attempt;
 //   - 2 per timer (Started, then Fired or Canceled; a timer still pending
 //     when the run continues as new gets neither), counted in
 //     SetOnTimerScheduledListener;
@@ -79,8 +82,8 @@ const (
 //     batches what arrives while a task runs into the next one, so there
 //     are at most that many.
 type historyCount struct {
-	mu                                                                   sync.Mutex
-	activities, timers, timersFired, upserts, versions, updates, signals int
+	mu                                                                           sync.Mutex
+	activities, locals, timers, timersFired, upserts, versions, updates, signals int
 }
 
 func (c *historyCount) add(n *int) {
@@ -95,14 +98,14 @@ func (c *historyCount) events() int {
 	defer c.mu.Unlock()
 	const sideEffect = 1
 	tasks := 1 + c.activities + c.timersFired + c.signals + c.updates
-	return 2 + 3*tasks + 3*c.activities + 2*c.timers + c.upserts + 2*c.versions + sideEffect + c.signals + 2*c.updates
+	return 2 + 3*tasks + 3*c.activities + c.locals + 2*c.timers + c.upserts + 2*c.versions + sideEffect + c.signals + 2*c.updates
 }
 
 func (c *historyCount) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return fmt.Sprintf("%d activities, %d timers (%d fired), %d upserts, %d versions, %d updates, %d signals",
-		c.activities, c.timers, c.timersFired, c.upserts, c.versions, c.updates, c.signals)
+	return fmt.Sprintf("%d activities, %d local activities, %d timers (%d fired), %d upserts, %d versions, %d updates, %d signals",
+		c.activities, c.locals, c.timers, c.timersFired, c.upserts, c.versions, c.updates, c.signals)
 }
 
 // countHistory starts counting the history of h's run.
@@ -119,6 +122,11 @@ func countHistory(h *harness) *historyCount {
 	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		if info.Attempt <= 1 {
 			add(&c.activities)
+		}
+	})
+	h.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		if info.Attempt <= 1 {
+			add(&c.locals)
 		}
 	})
 	h.env.SetOnTimerScheduledListener(func(string, time.Duration) { add(&c.timers) })
@@ -424,7 +432,7 @@ func TestHistoryAndCarriedStateBounded(t *testing.T) {
 // new, its input run again here. The estimate must not be below what the
 // server recorded, nor far above it.
 func TestHistoryBoundEstimateAgainstARecording(t *testing.T) {
-	rec := readHistory(t, filepath.Join("testdata", "histories", "renewals-continue-as-new-rules2.json"))
+	rec := readHistory(t, filepath.Join("testdata", "histories", fmt.Sprintf("renewals-continue-as-new-rules%d.json", billing.CurrentRules)))
 	events := rec.GetEvents()
 	if len(events) == 0 || events[len(events)-1].GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW {
 		t.Fatal("the recording is not a run that continued as new")

@@ -14,6 +14,13 @@ import (
 
 // email sends an email of the given kind without waiting for it: a failed
 // email is logged and never blocks or breaks billing. data is key, value pairs.
+//
+// Under rules 3 the email is a local activity: the worker sends it while
+// it runs the workflow task that asked for it, and records its outcome as
+// a marker in that task's completion. That spares each email an activity
+// task and the workflow task its completion would wake (six history events
+// and two round trips to the server): a renewal then costs the server
+// about what a bare timer and charge do (see `go run ./bench`).
 func (w *run) email(ctx workflow.Context, kind string, data ...string) {
 	msg := activities.Email{
 		SubscriptionID: w.sub.ID,
@@ -29,7 +36,12 @@ func (w *run) email(ctx workflow.Context, kind string, data ...string) {
 	if w.sub.TrialGranted {
 		msg.Data["trialEndsAt"] = w.sub.TrialEnd.Format(time.DateOnly)
 	}
-	future := workflow.ExecuteActivity(summary(emailOptions(ctx), "email "+kind), acts.SendEmail, msg)
+	var future workflow.Future
+	if w.rules >= 3 {
+		future = workflow.ExecuteLocalActivity(emailLocalOptions(ctx, "email "+kind), acts.SendEmail, msg)
+	} else {
+		future = workflow.ExecuteActivity(summary(emailOptions(ctx), "email "+kind), acts.SendEmail, msg)
+	}
 	w.emails++
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { w.emails-- }()
@@ -107,7 +119,16 @@ type searchAttributes struct {
 
 // publish upserts the search attributes that changed since the last call,
 // and sets the current details the UI shows.
-func (w *run) publish(ctx workflow.Context) error {
+func (w *run) publish(ctx workflow.Context) error { return w.upsert(ctx, true) }
+
+// upsert is publish; unless all, a change of NextChargeAt or
+// OutstandingMinor alone waits for the next publish, which the run makes
+// once nothing more is due (rules 3). A run catching up (after an outage,
+// or a worker that fell behind) pays cycle after cycle: each one's next
+// charge date is already past when it is paid, and publishing it would
+// cost the server a visibility write for nothing. Any other change (status,
+// access, plan, settlement, charge issue) is published at once.
+func (w *run) upsert(ctx workflow.Context, all bool) error {
 	workflow.SetCurrentDetails(ctx, w.details())
 	next := searchAttributes{
 		published:   true,
@@ -128,6 +149,13 @@ func (w *run) publish(ctx workflow.Context) error {
 	prev := w.sa
 	if prev == next {
 		return nil
+	}
+	if !all && prev.published {
+		amounts := prev
+		amounts.nextCharge, amounts.outstanding = next.nextCharge, next.outstanding
+		if amounts == next {
+			return nil
+		}
 	}
 	var updates []temporal.SearchAttributeUpdate
 	if !prev.published {

@@ -109,3 +109,23 @@ func emailOptions(ctx workflow.Context) workflow.Context {
 		},
 	})
 }
+
+// emailLocalOptions: an email sent as a local activity (rules 3) has one
+// attempt per workflow task, of at most 10 seconds, so that a slow SendGrid
+// holds the workflow task (and the requests queued behind it) for no
+// longer; its retries wait on a workflow timer (their first interval
+// exceeds the workflow task timeout), like the activity's, for up to an
+// hour and 8 attempts, and it is then given up.
+func emailLocalOptions(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    10 * time.Second,
+		ScheduleToCloseTimeout: time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    30 * time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    10 * time.Minute,
+			MaximumAttempts:    8,
+		},
+		Summary: summary,
+	})
+}

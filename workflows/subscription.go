@@ -249,6 +249,7 @@ func (w *run) live(ctx workflow.Context) (api.State, error) {
 			w.onEvent(ctx, ev)
 			continue
 		}
+		w.idle(ctx)
 		if w.readyToContinueAsNew(ctx) {
 			return api.State{}, w.continueAsNew(ctx)
 		}
@@ -289,6 +290,7 @@ func (w *run) settleAfterEnd(ctx workflow.Context) (api.State, error) {
 			}
 			w.changed(ctx, before)
 		}
+		w.idle(ctx)
 		finished := func() bool { return workflow.AllHandlersFinished(ctx) && w.emails == 0 }
 		if retry == 0 && finished() && (w.rules < 1 || !w.waiting(ctx)) {
 			return w.state(ctx, w.now(ctx)), nil
@@ -594,6 +596,17 @@ func (w *run) changed(ctx workflow.Context, before snapshot) {
 	}
 	if before.status != api.StatusEnded && after.status == api.StatusEnded {
 		w.email(ctx, "subscription_ended", "reason", w.sub.EndReason, "date", w.sub.EndedAt.Format(time.DateOnly))
+	}
+	if err := w.upsert(ctx, w.rules < 3); err != nil {
+		workflow.GetLogger(ctx).Error("cannot update search attributes", "error", err)
+	}
+}
+
+// idle publishes what upsert left for when nothing more is due (rules 3):
+// the run calls it before it waits, continues as new or completes.
+func (w *run) idle(ctx workflow.Context) {
+	if w.rules < 3 {
+		return // everything was published as it changed
 	}
 	if err := w.publish(ctx); err != nil {
 		workflow.GetLogger(ctx).Error("cannot update search attributes", "error", err)
