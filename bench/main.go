@@ -68,6 +68,13 @@
 //   - Stripe requests per paid cycle: POST /v1/payment_intents (charges,
 //     retries and replays) and look-ups (GET) at the stand-in during the
 //     phase, over the cycles paid meanwhile.
+//   - timers fired late p99, max: for every timer of the phase's
+//     histories, the time the server fired it minus its due time (start
+//     plus duration); a timer still pending when the phase stopped counts
+//     if it was due. Past 2 s the bench warns: the server stalled (a dev
+//     server's timers do under this load), and the figures measure it.
+//     Measure throughput on Temporal on PostgreSQL (-address, see
+//     scripts/temporal-postgres.sh).
 //   - the audit: every cycle a workflow was charged for charged by exactly
 //     one succeeded PaymentIntent at the stand-in, none skipped below the
 //     last, no PaymentIntent other than succeeded.
