@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/withings-plus/subscriptions/internal/stripefake"
 )
 
 func TestTimerWatch(t *testing.T) {
@@ -44,5 +47,28 @@ func TestTimerWatch(t *testing.T) {
 	want := []time.Duration{500 * time.Millisecond, 0, 4 * time.Second}
 	if !slices.Equal(w.late, want) {
 		t.Errorf("late %v, want %v", w.late, want)
+	}
+}
+
+func TestAuditStandIn(t *testing.T) {
+	pi := func(id string, cycle int, status string) stripefake.PaymentIntent {
+		return stripefake.PaymentIntent{Status: status, Metadata: map[string]string{"subscription_id": id, "cycle": strconv.Itoa(cycle)}}
+	}
+	pis := []stripefake.PaymentIntent{
+		pi("s-read", 1, "succeeded"), pi("s-read", 4, "succeeded"), pi("s-read", 4, "succeeded"), // 2 owed, 3 skipped, 4 twice
+		pi("s-unread", 1, "succeeded"), pi("s-unread", 3, "succeeded"), // 2 unknown
+		pi("s-read", 5, "requires_payment_method"),
+		pi("other", 1, "succeeded"), pi("other", 3, "succeeded"), // not this phase's
+	}
+	got := auditStandIn(pis, "s-", map[string][]int{"s-read": {2}})
+	want := audit{duplicates: 1, gaps: 1, outstanding: 1, unaudited: 1, failed: 1, succeeded: 5}
+	if got != want {
+		t.Errorf("subscriptions: %+v, want %+v", got, want)
+	}
+	// The floor (no states): every uncharged cycle below the last is a gap.
+	got = auditStandIn(pis, "s-", nil)
+	want = audit{duplicates: 1, gaps: 3, failed: 1, succeeded: 5}
+	if got != want {
+		t.Errorf("floor: %+v, want %+v", got, want)
 	}
 }

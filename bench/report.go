@@ -74,6 +74,7 @@ type phaseResult struct {
 	// be made again) when the phase ended.
 	Outstanding  int `json:"outstanding"`
 	StatesUnread int `json:"statesUnread"` // subscriptions whose state could not be read for the audit
+	Unaudited    int `json:"unaudited"`    // cycles below the last charged of those subscriptions, not charged
 	Failed       int `json:"failed"`       // PaymentIntents not succeeded
 	// TimerLateP99Ms and TimerLateMaxMs: how late the server fired the
 	// phase's timers (history event times), over all of them.
@@ -181,6 +182,14 @@ func (r *report) print(w io.Writer, withJSON bool) {
 			}
 			return fmt.Sprint(p.Outstanding)
 		})
+		if phases[len(phases)-1].StatesUnread > 0 {
+			row("states unread: cycles not audited", func(p *phaseResult) string {
+				if p.Name == "floor" {
+					return "-"
+				}
+				return fmt.Sprintf("%d: %d", p.StatesUnread, p.Unaudited)
+			})
+		}
 		tw.Flush()
 		for _, p := range phases {
 			if p.TimedOut {

@@ -503,7 +503,8 @@ wait:
 		res.LatencyMinMs, res.LatencyMaxMs = ms(sorted[0]), ms(sorted[len(sorted)-1])
 	}
 	res.ChargeRequests, res.LookUps = posts1-posts0, gets1-gets0
-	res.Duplicates, res.Gaps, res.Outstanding, res.Failed, res.Succeeded = auditStandIn(pis, prefix, open)
+	a := auditStandIn(pis, prefix, open)
+	res.Duplicates, res.Gaps, res.Outstanding, res.Unaudited, res.Failed, res.Succeeded = a.duplicates, a.gaps, a.outstanding, a.unaudited, a.failed, a.succeeded
 	if paid > 0 {
 		res.RequestsPerCycle = round(float64(res.ChargeRequests+res.LookUps)/float64(paid), 2)
 	}
@@ -514,13 +515,21 @@ wait:
 	return res, nil
 }
 
+// audit is what auditStandIn found, in cycles (failed and succeeded: in
+// PaymentIntents).
+type audit struct {
+	duplicates, gaps, outstanding, unaudited, failed, succeeded int
+}
+
 // auditStandIn checks what the stand-in holds of the workflows whose IDs
 // start with prefix: every cycle charged by exactly one succeeded
 // PaymentIntent, no PaymentIntent other than succeeded, and no cycle
 // skipped below the last one charged, unless open (nil for the floor,
 // which pays its cycles in order) lists it as still owed by the workflow
-// (outstanding: its charge unanswered yet, to be made again).
-func auditStandIn(pis []stripefake.PaymentIntent, prefix string, open map[string][]int) (duplicates, gaps, outstanding, failed, succeeded int) {
+// (outstanding: its charge unanswered yet, to be made again). A
+// subscription missing from open (its state could not be read) has its
+// uncharged cycles counted as unaudited, not as gaps.
+func auditStandIn(pis []stripefake.PaymentIntent, prefix string, open map[string][]int) (a audit) {
 	count := map[string]map[int]int{}
 	for _, pi := range pis {
 		id := pi.Metadata["subscription_id"]
@@ -528,10 +537,10 @@ func auditStandIn(pis []stripefake.PaymentIntent, prefix string, open map[string
 			continue
 		}
 		if pi.Status != "succeeded" {
-			failed++
+			a.failed++
 			continue
 		}
-		succeeded++
+		a.succeeded++
 		if count[id] == nil {
 			count[id] = map[int]int{}
 		}
@@ -541,20 +550,23 @@ func auditStandIn(pis []stripefake.PaymentIntent, prefix string, open map[string
 	for id, byCycle := range count {
 		last := 0
 		for cycle, n := range byCycle {
-			duplicates += n - 1
+			a.duplicates += n - 1
 			last = max(last, cycle)
 		}
+		owed, read := open[id]
 		for cycle := 1; cycle <= last; cycle++ {
 			switch {
 			case byCycle[cycle] > 0:
-			case slices.Contains(open[id], cycle):
-				outstanding++
+			case slices.Contains(owed, cycle):
+				a.outstanding++
+			case open != nil && !read:
+				a.unaudited++
 			default:
-				gaps++
+				a.gaps++
 			}
 		}
 	}
-	return duplicates, gaps, outstanding, failed, succeeded
+	return a
 }
 
 // terminate terminates the workflows the bench started.
