@@ -72,6 +72,10 @@ func TestTheUIShowsTheBusinessStory(t *testing.T) {
 		switch e.GetEventType() {
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			activities = append(activities, decode(e.GetUserMetadata().GetSummary()))
+		case enumspb.EVENT_TYPE_MARKER_RECORDED: // an email, a local activity (rules 3)
+			if e.GetMarkerRecordedEventAttributes().GetMarkerName() == "LocalActivity" {
+				activities = append(activities, decode(e.GetUserMetadata().GetSummary()))
+			}
 		case enumspb.EVENT_TYPE_TIMER_STARTED:
 			timers = append(timers, decode(e.GetUserMetadata().GetSummary()))
 		}

@@ -74,8 +74,12 @@ type run struct {
 	cycles int // cycles started in this run
 	inbox  []*request
 	emails int // emails in flight
-	sa     searchAttributes
-	wall   func() time.Time // for queries only; nil: workflow time
+	// emailed is the workflow time at which an email sent as a local
+	// activity (rules 3) last got its outcome: that of the workflow task
+	// that records it (see closable).
+	emailed time.Time
+	sa      searchAttributes
+	wall    func() time.Time // for queries only; nil: workflow time
 	// liveStripe: the worker charges with a live Stripe key (Options.LiveStripe).
 	liveStripe bool
 	rules      int // the rules this run follows (billing.CurrentRules, or 0 on old histories)
@@ -250,12 +254,16 @@ func (w *run) live(ctx workflow.Context) (api.State, error) {
 			continue
 		}
 		w.idle(ctx)
-		if w.readyToContinueAsNew(ctx) {
+		ready := w.readyToContinueAsNew(ctx)
+		if ready && w.closable(ctx) {
 			return api.State{}, w.continueAsNew(ctx)
 		}
-		delay := max(w.clock.Delay(workflow.Now(ctx), ev.At), time.Millisecond)
-		if _, err := workflow.AwaitWithOptions(ctx, timer(delay, eventSummary(ev)), func() bool {
-			return w.waiting(ctx) || w.readyToContinueAsNew(ctx)
+		delay, label := max(w.clock.Delay(workflow.Now(ctx), ev.At), time.Millisecond), eventSummary(ev)
+		if ready { // continue as new in the next task
+			delay, label = time.Millisecond, "continue as new once the emails are recorded"
+		}
+		if _, err := workflow.AwaitWithOptions(ctx, timer(delay, label), func() bool {
+			return w.waiting(ctx) || (!ready && w.readyToContinueAsNew(ctx))
 		}); err != nil {
 			return api.State{}, err
 		}
@@ -292,14 +300,19 @@ func (w *run) settleAfterEnd(ctx workflow.Context) (api.State, error) {
 		}
 		w.idle(ctx)
 		finished := func() bool { return workflow.AllHandlersFinished(ctx) && w.emails == 0 }
-		if retry == 0 && finished() && (w.rules < 1 || !w.waiting(ctx)) {
+		done := retry == 0 && finished() && (w.rules < 1 || !w.waiting(ctx))
+		if done && w.closable(ctx) {
 			return w.state(ctx, w.now(ctx)), nil
 		}
-		if retry > 0 && (w.rules >= 1 || w.upgrade) && w.readyToContinueAsNew(ctx) {
+		if retry > 0 && (w.rules >= 1 || w.upgrade) && w.readyToContinueAsNew(ctx) && w.closable(ctx) {
 			return api.State{}, w.continueAsNew(ctx)
 		}
 		wake := func() bool { return w.waiting(ctx) || (retry == 0 && finished()) }
-		if retry == 0 {
+		if done { // complete in the next task
+			if _, err := workflow.AwaitWithOptions(ctx, timer(time.Millisecond, "complete once the emails are recorded"), func() bool { return w.waiting(ctx) }); err != nil {
+				return api.State{}, err
+			}
+		} else if retry == 0 {
 			if err := workflow.Await(ctx, wake); err != nil {
 				return api.State{}, err
 			}
@@ -527,6 +540,19 @@ func (w *run) collect(ctx workflow.Context) {
 			return
 		}
 	}
+}
+
+// closable reports whether the run may complete or continue as new in this
+// workflow task. Under rules 3 it may not in a task that records an
+// email's outcome: the email, a local activity, went out while the task
+// ran, and should the server refuse the task's completion (a request came
+// meanwhile) the task would run again and send it twice. The run waits a
+// millisecond first, so that the email's marker is recorded by a task that
+// does not close it. (Workflow time moves within a task only when a local
+// activity's outcome comes, which sets emailed again; a later task's is
+// later.)
+func (w *run) closable(ctx workflow.Context) bool {
+	return w.rules < 3 || !workflow.Now(ctx).Equal(w.emailed)
 }
 
 // readyToContinueAsNew reports whether the run should hand over to a new one
