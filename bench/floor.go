@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/contrib/envconfig"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
@@ -108,19 +107,11 @@ func Floor(ctx workflow.Context, in FloorInput) error {
 // (devstack.WorkerEnv: Temporal, the stand-ins, the payload keys), on the
 // floor's task queue. It runs until interrupted.
 func floorWorker() error {
-	cfg, err := config.WorkerFromEnv(os.LookupEnv)
-	payload, perr := config.PayloadFromEnv(os.LookupEnv)
-	tuning, terr := config.TuningFromEnv(os.LookupEnv)
-	if err := errors.Join(err, perr, terr); err != nil {
-		return err
-	}
-	opts, err := envconfig.LoadDefaultClientOptions()
+	proc, err := config.WorkerProcessFromEnv(os.LookupEnv)
 	if err != nil {
-		return fmt.Errorf("temporal client options: %w", err)
-	}
-	if opts, err = payload.ClientOptions(opts); err != nil {
 		return err
 	}
+	cfg, tuning, opts := proc.Worker, proc.Tuning, proc.Client
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	opts.Logger = tlog.NewStructuredLogger(logger)
 	tc, err := client.Dial(opts)

@@ -23,13 +23,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/contrib/envconfig"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
@@ -48,19 +46,11 @@ func main() {
 }
 
 func run() error {
-	cfg, err := config.WorkerFromEnv(os.LookupEnv)
-	payload, perr := config.PayloadFromEnv(os.LookupEnv)
-	tuning, terr := config.TuningFromEnv(os.LookupEnv)
-	if err := errors.Join(err, perr, terr); err != nil {
-		return err
-	}
-	opts, err := envconfig.LoadDefaultClientOptions()
+	proc, err := config.WorkerProcessFromEnv(os.LookupEnv)
 	if err != nil {
-		return fmt.Errorf("temporal client options: %w", err)
-	}
-	if opts, err = payload.ClientOptions(opts); err != nil {
 		return err
 	}
+	cfg, payload, tuning, opts := proc.Worker, proc.Payload, proc.Tuning, proc.Client
 	mcfg, err := config.MetricsFromEnv(os.LookupEnv)
 	if err != nil {
 		return err
