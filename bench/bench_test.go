@@ -43,6 +43,25 @@ func tinyOptions(t *testing.T, args ...string) options {
 	return o
 }
 
+// runTiny runs the bench with args (parsed as the command's flags) on a
+// dev server of its own, logs its table, and fails the test on an error.
+func runTiny(t *testing.T, args ...string) *report {
+	t.Helper()
+	skipUnlessIntegration(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := run(ctx, tinyOptions(t, args...))
+	if rep != nil {
+		var out strings.Builder
+		rep.print(&out, true)
+		t.Log("\n" + out.String())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(b []byte) (int, error) {
@@ -53,19 +72,8 @@ func (w testWriter) Write(b []byte) (int, error) {
 // TestCyclesTiny runs the cycles mode at a tiny size end to end: both
 // phases pay every cycle once at the stand-in, and the figures are sane.
 func TestCyclesTiny(t *testing.T) {
-	skipUnlessIntegration(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	const n, cycles = 5, 2
-	rep, err := run(ctx, tinyOptions(t, "-n", "5", "-cycles", "2", "-json"))
-	if rep != nil {
-		var out strings.Builder
-		rep.print(&out, true)
-		t.Log("\n" + out.String())
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runTiny(t, "-n", "5", "-cycles", "2", "-json")
 	if rep.Floor == nil || rep.Subscription == nil {
 		t.Fatalf("phases missing: %+v", rep)
 	}
@@ -99,19 +107,8 @@ func TestCyclesTiny(t *testing.T) {
 // TestSleepingTiny runs the sleeping mode at a tiny size end to end: every
 // subscription opens, and the figures are sane.
 func TestSleepingTiny(t *testing.T) {
-	skipUnlessIntegration(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	const n = 20
-	rep, err := run(ctx, tinyOptions(t, "-sleeping", "20", "-settle", "1s", "-timeout", "90s"))
-	if rep != nil {
-		var out strings.Builder
-		rep.print(&out, true)
-		t.Log("\n" + out.String())
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runTiny(t, "-sleeping", "20", "-settle", "1s", "-timeout", "90s")
 	s := rep.Sleeping
 	switch {
 	case s == nil:

@@ -123,15 +123,7 @@ func setup(ctx context.Context, o options) (*bench, func(), error) {
 	if o.address != "" {
 		os.Setenv(devstack.ExternalServerVar, o.address)
 	}
-	type build struct {
-		path string
-		err  error
-	}
-	built := make(chan build, 1)
-	go func() {
-		path, err := devstack.BuildWorker(ctx, dir)
-		built <- build{path, err}
-	}()
+	built := devstack.BuildWorkerMeanwhile(ctx, dir)
 	serverLog, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		return fail(err)
@@ -143,15 +135,15 @@ func setup(ctx context.Context, o options) (*bench, func(), error) {
 	}
 	o.logf("starting the stack and building the worker command")
 	b.stack, err = devstack.StartStackWith(ctx, progress, devstack.StackOptions{NoWorker: true, ServerLog: serverLog})
-	bw := <-built
+	workerPath, buildErr := built()
 	if err != nil {
 		return fail(err)
 	}
 	stops = append(stops, b.stack.Stop)
-	if bw.err != nil {
-		return fail(bw.err)
+	if buildErr != nil {
+		return fail(buildErr)
 	}
-	b.workerPath = bw.path
+	b.workerPath = workerPath
 	b.rec = newRecorder(b.stack.Stripe)
 	url, stopRec, err := devstack.ServeLoopback(b.rec)
 	if err != nil {

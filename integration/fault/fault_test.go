@@ -82,15 +82,7 @@ func TestChargedExactlyOnceUnderFaults(t *testing.T) {
 
 	// The stack with no in-process worker, and the worker command, built meanwhile.
 	dir := t.TempDir()
-	type build struct {
-		path string
-		err  error
-	}
-	built := make(chan build, 1)
-	go func() {
-		path, err := devstack.BuildWorker(ctx, dir)
-		built <- build{path, err}
-	}()
+	built := devstack.BuildWorkerMeanwhile(ctx, dir)
 	serverLog := createLog(t, filepath.Join(dir, "server.log"))
 	workerLog := createLog(t, filepath.Join(dir, "worker.log"))
 	stack, err := devstack.StartStackWith(ctx, os.Stderr, devstack.StackOptions{
@@ -99,9 +91,9 @@ func TestChargedExactlyOnceUnderFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(stack.Stop)
-	b := <-built
-	if b.err != nil {
-		t.Fatal(b.err)
+	workerPath, err := built()
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -109,7 +101,7 @@ func TestChargedExactlyOnceUnderFaults(t *testing.T) {
 			t.Logf("server output, last lines:\n%s", tail(serverLog.Name(), 3000))
 		}
 	})
-	worker := stack.NewWorkerProcess(b.path, workerLog)
+	worker := stack.NewWorkerProcess(workerPath, workerLog)
 	if err := worker.Start(); err != nil {
 		t.Fatal(err)
 	}

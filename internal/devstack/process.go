@@ -37,6 +37,24 @@ func BuildWorker(ctx context.Context, dir string) (string, error) {
 	return out, nil
 }
 
+// BuildWorkerMeanwhile starts BuildWorker and returns what waits for its
+// result, so that the build overlaps starting the server.
+func BuildWorkerMeanwhile(ctx context.Context, dir string) (wait func() (string, error)) {
+	type build struct {
+		path string
+		err  error
+	}
+	built := make(chan build, 1)
+	go func() {
+		path, err := BuildWorker(ctx, dir)
+		built <- build{path, err}
+	}()
+	return func() (string, error) {
+		b := <-built
+		return b.path, b.err
+	}
+}
+
 // WorkerEnv is the environment of a worker command that reaches the
 // Temporal frontend at address (in namespace), Stripe and SendGrid
 // as cfg says, and encrypts payloads as payload says. It is this process's
